@@ -1,0 +1,178 @@
+# eventbus developer/CI entry points.
+#
+#   make test    lint + Django 5.2 tests (coverage gate) + Django 6.1 tests + docs
+#   make demo    run `python -m eventbus.demo`
+#
+# Every target bootstraps the virtualenv it needs on first use, so a fresh clone
+# needs nothing but GNU make, bash and the interpreters:
+#   .venv       Python 3.11 + Django 5.2.x + all extras (lint, tests, docs, demo)
+#   .venv-dj61  Python 3.13 + Django 6.1.x + test extras
+# Nothing has to be activated in the calling shell. Interpreters can be forced
+# with PYTHON_DJ52=/path/to/python3.11 and PYTHON_DJ61=/path/to/python3.13.
+# Extra pytest arguments: make test-dj52 PYTEST_ARGS='-k ordering -x'.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+# mkdocs-material >= 9.7 prints an end-of-life/"MkDocs 2.0" banner on every build.
+export NO_MKDOCS_2_WARNING := 1
+
+# Do not let the caller's environment leak into the builds/tests.
+unexport VIRTUAL_ENV PYTHONHOME PYTHONPATH DJANGO_SETTINGS_MODULE
+
+VENV := .venv
+VENV_DJ61 := .venv-dj61
+STAMP := $(VENV)/.stamp
+STAMP_DJ61 := $(VENV_DJ61)/.stamp
+PY := $(VENV)/bin/python
+PY_DJ61 := $(VENV_DJ61)/bin/python
+
+DJANGO_DJ52 := Django>=5.2,<5.3
+DJANGO_DJ61 := Django>=6.1,<6.2
+
+PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off
+PYTEST_ARGS ?=
+COV_ARGS := --cov=eventbus --cov-branch --cov-report=term-missing
+
+# $(call find_python,X.Y): absolute path of a working pythonX.Y, or empty.
+# Tries, in order: the newest pyenv-installed X.Y.* via `pyenv which` (pyenv
+# shims only resolve the active version), the same under $PYENV_ROOT (or
+# ~/.pyenv) when pyenv is not on PATH, then pythonX.Y on PATH. Each candidate
+# must really run and be X.Y.
+define find_python
+$(strip $(shell \
+  v=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(1)\.[0-9]+$$' | sort -V | tail -n1 || true); \
+  for c in "$$( [ -n "$$v" ] && PYENV_VERSION=$$v pyenv which python$(1) 2>/dev/null || true)" \
+           $$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -rV || true) \
+           "$$(command -v python$(1) 2>/dev/null || true)"; do \
+    if [ -n "$$c" ] && "$$c" -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(1)")' >/dev/null 2>&1; then \
+      echo "$$c"; break; \
+    fi; \
+  done))
+endef
+
+# Resolved lazily and at most once per make run (only targets that need them pay).
+PYTHON_DJ52 ?= $(eval PYTHON_DJ52 := $(call find_python,3.11))$(PYTHON_DJ52)
+PYTHON_DJ61 ?= $(eval PYTHON_DJ61 := $(call find_python,3.13))$(PYTHON_DJ61)
+
+define DJ61_WARNING
+printf '%s\n' \
+  '' \
+  '############################################################################' \
+  '##                                                                        ##' \
+  '##   WARNING: Python 3.13 not found: the Django 6.1 leg did NOT run.      ##' \
+  '##                                                                        ##' \
+  '##   Only Python 3.11 + Django 5.2 was tested. Install Python 3.13        ##' \
+  '##   (e.g. `pyenv install 3.13`) or run                                   ##' \
+  '##   `make test-dj61 PYTHON_DJ61=/path/to/python3.13`.                    ##' \
+  '##                                                                        ##' \
+  '############################################################################' \
+  '' >&2
+endef
+
+# $(call make_venv,DIR,BASE_PYTHON): (re)create DIR unless it already holds a
+# working interpreter of the same X.Y as BASE_PYTHON.
+define make_venv
+want=$$("$(2)" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+have=$$("$(1)/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
+if [ "$$want" != "$$have" ]; then \
+  echo "==> creating $(1) with $(2) (Python $$want)"; \
+  rm -rf "$(1)"; \
+  "$(2)" -m venv "$(1)"; \
+fi
+endef
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --------------------------------------------------------------------------
+# Virtualenvs (stamp files: re-synced whenever pyproject.toml or this file changes)
+# --------------------------------------------------------------------------
+
+.PHONY: .venv
+.venv: $(STAMP) ## Create/update the Python 3.11 + Django 5.2 dev virtualenv
+
+$(STAMP): pyproject.toml Makefile
+	@if [ -z "$(PYTHON_DJ52)" ]; then \
+	  echo "error: Python 3.11 not found (install it, e.g. 'pyenv install 3.11', or pass PYTHON_DJ52=/path/to/python3.11)" >&2; \
+	  exit 1; \
+	fi
+	@$(call make_venv,$(VENV),$(PYTHON_DJ52))
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[dev]' '$(DJANGO_DJ52)'
+	@touch $@
+
+.PHONY: .venv-dj61
+.venv-dj61: ## Create/update the Python 3.13 + Django 6.1 test virtualenv
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); else $(MAKE) --no-print-directory $(STAMP_DJ61); fi
+
+$(STAMP_DJ61): pyproject.toml Makefile
+	@test -n "$(PYTHON_DJ61)" || { echo "error: Python 3.13 not found" >&2; exit 1; }
+	@$(call make_venv,$(VENV_DJ61),$(PYTHON_DJ61))
+	$(PY_DJ61) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY_DJ61) -m pip install $(PIP_FLAGS) -e '.[test]' '$(DJANGO_DJ61)'
+	@touch $@
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check + ruff format --check + mypy (strict)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff autofixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+.PHONY: test-dj52
+test-dj52: $(STAMP) ## Tests on Python 3.11 + Django 5.2 with the coverage gate (>= 95%)
+	@$(PY) -c 'import sys, django; print("==> Python %s, Django %s" % (sys.version.split()[0], django.get_version()))'
+	$(PY) -m pytest $(COV_ARGS) --cov-fail-under=95 $(PYTEST_ARGS)
+
+.PHONY: test-dj61
+test-dj61: ## Tests on Python 3.13 + Django 6.1 (coverage reported, not gated)
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); exit 0; fi; \
+	$(MAKE) --no-print-directory $(STAMP_DJ61); \
+	$(PY_DJ61) -c 'import sys, django; print("==> Python %s, Django %s" % (sys.version.split()[0], django.get_version()))'; \
+	echo '$(PY_DJ61) -m pytest $(COV_ARGS) --cov-fail-under=0 $(PYTEST_ARGS)'; \
+	COVERAGE_FILE=.coverage.dj61 $(PY_DJ61) -m pytest $(COV_ARGS) --cov-fail-under=0 $(PYTEST_ARGS)
+
+.PHONY: docs
+docs: $(STAMP) ## Build the documentation strictly into site/
+	$(PY) -m mkdocs build --strict
+
+.PHONY: test
+test: lint test-dj52 test-dj61 docs ## THE test command: lint, both Django legs, docs
+	@if [ -z "$(PYTHON_DJ61)" ]; then \
+	  $(DJ61_WARNING); \
+	  echo "==> make test: lint, Django 5.2 tests and docs passed; Django 6.1 leg SKIPPED (see above)."; \
+	else \
+	  echo "==> make test: lint, Django 5.2 tests, Django 6.1 tests and docs all passed."; \
+	fi
+
+# --------------------------------------------------------------------------
+# Misc
+# --------------------------------------------------------------------------
+
+.PHONY: demo
+demo: $(STAMP) ## Run the demo (python -m eventbus.demo)
+	$(PY) -m eventbus.demo
+
+.PHONY: info
+info: ## Show the interpreters each leg will use
+	@echo "Django 5.2 leg: $(or $(PYTHON_DJ52),NOT FOUND) ($(if $(PYTHON_DJ52),$$($(PYTHON_DJ52) --version 2>&1),-))"
+	@echo "Django 6.1 leg: $(or $(PYTHON_DJ61),NOT FOUND -> leg will be SKIPPED) ($(if $(PYTHON_DJ61),$$($(PYTHON_DJ61) --version 2>&1),-))"
+
+.PHONY: clean
+clean: ## Remove virtualenvs, caches and build output
+	rm -rf $(VENV) $(VENV_DJ61) site build dist .coverage .coverage.* coverage.xml htmlcov \
+	  .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
