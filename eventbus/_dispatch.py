@@ -238,13 +238,21 @@ async def run_tier(
     those tasks. Robust: every receiver runs and failures are returned in place.
     Non-robust: the first failure cancels the rest of the tier (a sync receiver
     already running in its thread finishes, none after it starts) and is raised
-    unchanged once the tier has settled.
+    unchanged once the tier has settled. A ``BaseException`` that is not a
+    cancellation (``KeyboardInterrupt``, ``SystemExit``) does the same in both modes.
     """
     slots: list[tuple[Receiver, Any] | None] = [None] * len(records)
-    failures: list[Exception] = []
+    failures: list[BaseException] = []
     sync_part = tuple(r for r in records if not r.is_async)
+    cancelled = anyio.get_cancelled_exc_class()
 
     async with anyio.create_task_group() as group:
+
+        def fail(exc: BaseException) -> None:
+            # Keep the exception out of the task group, which would wrap it in
+            # an ExceptionGroup; it is re-raised as is once the tier settles.
+            failures.append(exc)
+            group.cancel_scope.cancel()
 
         async def one_async(index: int, record: Record) -> None:
             receiver = resolve(signal, record)
@@ -252,20 +260,24 @@ async def run_tier(
                 return
             try:
                 slots[index] = (receiver, await receiver(signal=signal, sender=sender, **named))
+            except cancelled:
+                raise
             except Exception as err:
                 if not robust:
-                    failures.append(err)
-                    group.cancel_scope.cancel()
+                    fail(err)
                     return
                 signal._log_robust_failure(receiver, err)
                 slots[index] = (receiver, err)
+            except BaseException as exc:
+                fail(exc)
 
         async def sync_batch() -> None:
             try:
                 done = await hop_sync(signal, sync_part, sender, named, robust)
-            except Exception as err:
-                failures.append(err)
-                group.cancel_scope.cancel()
+            except cancelled:
+                raise
+            except BaseException as exc:
+                fail(exc)
                 return
             by_record = iter(done)
             for index, record in enumerate(records):

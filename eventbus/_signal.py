@@ -254,11 +254,15 @@ class Signal(django.dispatch.Signal):
                 del self._sender_keys[record.sender_key]
 
     def _replace_all(self, records: list[Record]) -> None:
-        self._records = records
-        self._by_key = {}
-        self._sender_keys = {}
+        by_key: dict[LookupKey, Record] = {}
+        sender_keys: dict[ObjectId, int] = {}
         for record in records:
-            self._index(record)
+            by_key[record.key] = record
+            if record.sender_key != NONE_ID:
+                sender_keys[record.sender_key] = sender_keys.get(record.sender_key, 0) + 1
+        # _plan_slow reads _sender_keys without the lock: swap in complete dicts,
+        # never fill the live ones in place.
+        self._records, self._by_key, self._sender_keys = records, by_key, sender_keys
         self._changed()
 
     def _changed(self) -> None:
@@ -344,9 +348,10 @@ class Signal(django.dispatch.Signal):
             plan = self.sender_receivers_cache.get(NONE_ID)
             if plan is not None:
                 return plan
-            key = NONE_ID
         with self.lock:
             self._prune()
+            if key not in self._sender_keys:
+                key = NONE_ID
             plan = _dispatch.EMPTY_PLAN if self._muted else _dispatch.Plan(self._matching(key))
             if isinstance(key, int):
                 self.sender_receivers_cache[key] = plan
