@@ -297,7 +297,9 @@ class Signal(django.dispatch.Signal):
         Mutating the returned list (``append``, ``insert``, ...) writes it back
         the same way, as long as the signal has not changed since it was read.
         """
-        return _ReceiverList(self, self._generation, (self._entry(r) for r in self._records))
+        generation = self._generation
+        records = tuple(self._records)  # one C-level copy: a consistent snapshot without the lock
+        return _ReceiverList(self, generation, (self._entry(r) for r in records))
 
     @receivers.setter
     def receivers(self, entries: Iterable[Any]) -> None:
