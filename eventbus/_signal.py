@@ -190,7 +190,9 @@ class Signal(django.dispatch.Signal):
                 bisect.insort(self._records, record, key=_sort_key)
                 self._index(record)
                 self._changed()
-                return record
+        if existing is None:
+            self._receivers_changed()
+            return record
         if existing.priority != priority:
             warnings.warn(
                 DuplicateReceiverWarning(
@@ -225,15 +227,47 @@ class Signal(django.dispatch.Signal):
                 return False
             self._remove(record)
             self._changed()
+        self._receivers_changed()
         return True
 
     def _forget(self, record: Record) -> None:
         """Disconnect a ``once`` receiver that has just been claimed."""
         with self.lock:
             current = self._by_key.get(record.key)
-            if current is not None and current.once is record.once:
-                self._remove(current)
-                self._changed()
+            if current is None or current.once is not record.once:
+                return
+            self._remove(current)
+            self._changed()
+        self._receivers_changed()
+
+    def _receivers_changed(self) -> None:
+        """Called after a receiver was connected or disconnected, without the lock.
+
+        A hook for subclasses (the model-signal bridge uses it to connect to
+        Django only for the models that have receivers). Receivers dropped by
+        garbage collection are noticed lazily, at the next change or send.
+        """
+
+    def _connected_senders(self) -> tuple[bool, list[Any]]:
+        """``(has_catch_all, live_senders)``: who the live receivers listen to.
+
+        ``has_catch_all`` is true when some receiver listens to every sender;
+        ``live_senders`` are the distinct, still-alive sender objects of the
+        other receivers (senders that cannot be weakly referenced are left out).
+        """
+        with self.lock:
+            self._prune()
+            records = tuple(self._records)
+        catch_all = False
+        senders: dict[int, Any] = {}
+        for record in records:
+            if record.sender_key == NONE_ID:
+                catch_all = True
+            elif record.sender_ref is not None:
+                sender = record.sender_ref()
+                if sender is not None:
+                    senders[id(sender)] = sender
+        return catch_all, list(senders.values())
 
     # Helpers below expect ``self.lock`` to be held.
 
@@ -322,6 +356,7 @@ class Signal(django.dispatch.Signal):
         with self.lock:
             self._dead_receivers = False
             self._replace_all(records)
+        self._receivers_changed()
 
     @staticmethod
     def _entry(record: Record) -> tuple[Any, ...]:
@@ -562,9 +597,12 @@ class Signal(django.dispatch.Signal):
         finally:
             if record is not None:
                 with self.lock:
-                    if self._by_key.get(record.key) is record:
+                    removed = self._by_key.get(record.key) is record
+                    if removed:
                         self._remove(record)
                         self._changed()
+                if removed:
+                    self._receivers_changed()
 
 
 class _DjangoEntry(tuple[Any, ...]):

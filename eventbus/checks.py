@@ -1,0 +1,1 @@
+"""System checks for eventbus (work in progress: being written)."""
