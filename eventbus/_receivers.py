@@ -7,6 +7,7 @@ it, its priority and its position among the other receivers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import threading
@@ -97,6 +98,67 @@ def _location(receiver: object) -> tuple[str, str, int | None]:
     code = getattr(inspect.unwrap(target), "__code__", None) if callable(target) else None
     lineno = code.co_firstlineno if code is not None else None
     return (module if isinstance(module, str) else "?", qualname, lineno)
+
+
+@dataclass(frozen=True, slots=True)
+class WeakSuspect:
+    """A weak connection made with a receiver that nothing else is likely to keep alive.
+
+    Lambdas, closures (functions defined inside another function) and
+    ``functools.partial`` objects connected with ``weak=True`` are usually
+    collected right away, which silently disconnects them. ``manage.py check``
+    reports them as ``eventbus.W001``.
+    """
+
+    signal: str
+    receiver: str
+    kind: str
+    module: str
+    lineno: int | None
+
+
+_weak_suspects: list[WeakSuspect] = []
+_WEAK_SUSPECTS_LIMIT = 1000
+
+
+def weak_suspects() -> list[WeakSuspect]:
+    """The suspicious weak connections seen since start-up (or the last clear)."""
+    return list(_weak_suspects)
+
+
+def clear_weak_suspects() -> None:
+    """Forget the recorded suspicious weak connections (for tests)."""
+    _weak_suspects.clear()
+
+
+def _suspicion(receiver: object) -> str | None:
+    if isinstance(receiver, functools.partial):
+        return "functools.partial"
+    target = getattr(receiver, "__func__", receiver)
+    if not inspect.isfunction(target):
+        return None
+    if target.__name__ == "<lambda>":
+        return "lambda"
+    if "<locals>" in target.__qualname__ and not inspect.ismethod(receiver):
+        return "closure"
+    return None
+
+
+def note_weak_connection(signal: object, receiver: object) -> None:
+    """Remember a weak connection of a receiver that will likely be collected at once."""
+    kind = _suspicion(receiver)
+    if kind is None or len(_weak_suspects) >= _WEAK_SUSPECTS_LIMIT:
+        return
+    module, qualname, lineno = _location(receiver)
+    _weak_suspects.append(
+        WeakSuspect(
+            signal=repr(signal),
+            receiver=f"{module}.{qualname}",
+            kind=kind,
+            module=module,
+            lineno=lineno,
+        )
+    )
 
 
 _sequence = itertools.count()

@@ -27,6 +27,7 @@ from ._receivers import (
     info,
     make_id,
     next_seq,
+    note_weak_connection,
     record_from_django_entry,
     validate,
 )
@@ -174,6 +175,8 @@ class Signal(django.dispatch.Signal):
         stacklevel: int,
     ) -> Record | None:
         validate(receiver, priority)
+        if weak:
+            note_weak_connection(self, receiver)
         record = build_record(
             receiver,
             sender,

@@ -19,7 +19,8 @@ class EventbusConfig(AppConfig):
     verbose_name = "eventbus"
 
     def ready(self) -> None:
-        from . import _bridge, checks  # noqa: F401 - checks registers itself on import
-        from .conf import get_settings
+        # Imported here, not at module level: they need the app registry.
+        from . import _bridge, checks  # noqa: F401, PLC0415 - checks registers on import
+        from .conf import get_settings  # noqa: PLC0415
 
         _bridge.install(get_settings())
