@@ -1,6 +1,6 @@
 # eventbus developer/CI entry points.
 #
-#   make test    lint + Django 5.2 tests (coverage gate) + Django 6.1 tests + docs
+#   make test    lint + Django 5.2 and 6.1 tests, each on SQLite and PostgreSQL + docs
 #   make demo    run `python -m eventbus.demo`
 #
 # Every target bootstraps the virtualenv it needs on first use, so a fresh clone
@@ -145,17 +145,38 @@ test-dj61: ## Tests on Python 3.13 + Django 6.1 (coverage reported, not gated)
 	echo '$(PY_DJ61) -m pytest $(COV_ARGS) --cov-fail-under=0 $(PYTEST_ARGS)'; \
 	COVERAGE_FILE=.coverage.dj61 $(PY_DJ61) -m pytest $(COV_ARGS) --cov-fail-under=0 $(PYTEST_ARGS)
 
+# PostgreSQL legs: the same suite against the server on 127.0.0.1:5432 (database
+# `test`, user `postgres`, trust auth), which .ci/run makes sure is up.
+PG_CHECK := import psycopg; psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=5).close()
+define PG_MISSING
+{ echo "error: PostgreSQL does not answer on 127.0.0.1:5432 (database test, user postgres)." >&2; \
+  echo "       Start it (see .ci/run), or run only the SQLite legs: make test-dj52 test-dj61." >&2; exit 1; }
+endef
+
+.PHONY: test-dj52-pg
+test-dj52-pg: $(STAMP) ## Tests on Python 3.11 + Django 5.2 against PostgreSQL
+	@$(PY) -c '$(PG_CHECK)' || $(PG_MISSING)
+	EVENTBUS_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-dj61-pg
+test-dj61-pg: ## Tests on Python 3.13 + Django 6.1 against PostgreSQL
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); exit 0; fi; \
+	$(MAKE) --no-print-directory $(STAMP_DJ61); \
+	$(PY_DJ61) -c '$(PG_CHECK)' || $(PG_MISSING); \
+	echo 'EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)'; \
+	EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)
+
 .PHONY: docs
 docs: $(STAMP) ## Build the documentation strictly into site/
 	$(PY) -m mkdocs build --strict
 
 .PHONY: test
-test: lint test-dj52 test-dj61 docs ## THE test command: lint, both Django legs, docs
+test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg docs ## THE test command: lint, both Django legs on SQLite and PostgreSQL, docs
 	@if [ -z "$(PYTHON_DJ61)" ]; then \
 	  $(DJ61_WARNING); \
-	  echo "==> make test: lint, Django 5.2 tests and docs passed; Django 6.1 leg SKIPPED (see above)."; \
+	  echo "==> make test: lint, Django 5.2 tests (SQLite, PostgreSQL) and docs passed; Django 6.1 leg SKIPPED (see above)."; \
 	else \
-	  echo "==> make test: lint, Django 5.2 tests, Django 6.1 tests and docs all passed."; \
+	  echo "==> make test: lint, Django 5.2 and 6.1 tests on SQLite and PostgreSQL, and docs all passed."; \
 	fi
 
 # --------------------------------------------------------------------------

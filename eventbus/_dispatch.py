@@ -26,6 +26,7 @@ import anyio
 import anyio.to_thread
 from asgiref.sync import async_to_sync, sync_to_async
 
+from . import _commit
 from ._exceptions import AsyncSendError
 from ._receivers import Receiver, Record
 
@@ -42,7 +43,7 @@ T = TypeVar("T")
 Responses = list[tuple[Receiver, Any]]
 
 
-SYNC, ASYNC, TIER = 0, 1, 2
+SYNC, ASYNC, TIER, DEFER = 0, 1, 2, 3
 Step = tuple[int, tuple[Record, ...]]
 
 
@@ -66,29 +67,45 @@ class Plan:
     def __init__(self, records: tuple[Record, ...]) -> None:
         self.records = records
         self.has_async = any(r.is_async for r in records)
-        plain = not self.has_async and all(r.once is None for r in records)
+        plain = not self.has_async and all(r.once is None and r.on_commit is False for r in records)
         self.fast: tuple[Callable[[], Any], ...] | None = (
             tuple(r.deref for r in records) if plain else None
         )
-        self.steps = _runs((ASYNC if r.is_async else SYNC, (r,)) for r in records)
+        self.steps = _runs((_kind(r), (r,)) for r in records)
         tiers = (tuple(g) for _, g in itertools.groupby(records, operator.attrgetter("priority")))
-        self.tier_steps = _runs(
-            (TIER, tier)
-            if len(tier) > 1 and any(r.is_async for r in tier)
-            else (ASYNC if tier[0].is_async else SYNC, tier)
-            for tier in tiers
-        )
+        self.tier_steps = _runs(_tier_step(tier) for tier in tiers)
+
+
+def _kind(record: Record) -> int:
+    if record.on_commit is not False:
+        return DEFER
+    return ASYNC if record.is_async else SYNC
+
+
+def _tier_step(tier: tuple[Record, ...]) -> Step:
+    immediate = [r for r in tier if r.on_commit is False]
+    if len(immediate) > 1 and any(r.is_async for r in immediate):
+        return (TIER, tier)
+    kinds = {_kind(r) for r in tier}
+    return (ASYNC if ASYNC in kinds else SYNC if SYNC in kinds else DEFER, tier)
 
 
 def _runs(steps: Iterable[Step]) -> tuple[Step, ...]:
-    """Merge consecutive SYNC steps, and consecutive ASYNC steps, into one each."""
+    """Merge consecutive steps of one kind into one step (one hop or loop entry each).
+
+    After-commit receivers (DEFER) only register a callback, so they join the
+    neighbouring run instead of splitting it; a run of nothing but them is
+    handled like a sync run.
+    """
     merged: list[Step] = []
     for kind, records in steps:
-        if merged and kind != TIER and merged[-1][0] == kind:
-            merged[-1] = (kind, merged[-1][1] + records)
-        else:
-            merged.append((kind, records))
-    return tuple(merged)
+        if merged and TIER not in (kind, merged[-1][0]):
+            last_kind, last_records = merged[-1]
+            if kind == DEFER or last_kind in (DEFER, kind):
+                merged[-1] = (last_kind if kind == DEFER else kind, last_records + records)
+                continue
+        merged.append((kind, records))
+    return tuple((SYNC if kind == DEFER else kind, records) for kind, records in merged)
 
 
 EMPTY_PLAN = Plan(())
@@ -131,6 +148,10 @@ def call_sync(
     for record in records:
         if stop:
             break
+        if record.on_commit is not False:
+            if (receiver := record.deref()) is not None:
+                responses.append((receiver, _commit.defer(signal, record, receiver, sender, named)))
+            continue
         receiver = resolve(signal, record)
         if receiver is None:
             continue
@@ -156,6 +177,12 @@ async def call_async(
     """Await a run of async receivers on this task, one after the other."""
     responses: Responses = []
     for record in records:
+        if record.on_commit is not False:
+            if (receiver := record.deref()) is not None:
+                responses.append(
+                    (receiver, await defer_from_async(signal, record, receiver, sender, named))
+                )
+            continue
         receiver = resolve(signal, record)
         if receiver is None:
             continue
@@ -201,6 +228,28 @@ async def to_thread(func: Callable[[], T]) -> T:
         _restore_context(context)
 
 
+async def defer_from_async(
+    signal: Signal, record: Record, receiver: Receiver, sender: Any, named: dict[str, Any]
+) -> Any:
+    """An after-commit receiver met in async code.
+
+    With no transaction open it runs at once, like any receiver: awaited here if
+    async, in a thread hop if sync. Inside a transaction it is registered in a
+    thread hop, because the transaction belongs to the sync thread.
+    """
+    if _commit.in_transaction(_commit.alias_for(record, named)) or not record.is_async:
+        return await to_thread(
+            functools.partial(_commit.defer, signal, record, receiver, sender, named)
+        )
+    if not _commit.claim(signal, record):
+        return None
+    try:
+        return await receiver(signal=signal, sender=sender, **named)
+    except Exception as err:
+        _commit.log_failure(signal, receiver, err)
+        return err
+
+
 async def hop_sync(
     signal: Signal,
     records: tuple[Record, ...],
@@ -243,7 +292,14 @@ async def run_tier(
     """
     slots: list[tuple[Receiver, Any] | None] = [None] * len(records)
     failures: list[BaseException] = []
-    sync_part = tuple(r for r in records if not r.is_async)
+    for index, record in enumerate(records):
+        if record.on_commit is not False and (receiver := record.deref()) is not None:
+            slots[index] = (
+                receiver,
+                await defer_from_async(signal, record, receiver, sender, named),
+            )
+    immediate = tuple((i, r) for i, r in enumerate(records) if r.on_commit is False)
+    sync_part = tuple(r for _, r in immediate if not r.is_async)
     cancelled = anyio.get_cancelled_exc_class()
 
     async with anyio.create_task_group() as group:
@@ -279,14 +335,20 @@ async def run_tier(
             except BaseException as exc:
                 fail(exc)
                 return
-            by_record = iter(done)
-            for index, record in enumerate(records):
-                if not record.is_async and (slot := next(by_record, None)) is not None:
-                    slots[index] = slot
+            # Receivers that died or were claimed elsewhere are missing from
+            # ``done``: match results to records by receiver, in order.
+            results = iter(done)
+            current = next(results, None)
+            for index, record in immediate:
+                if current is None:
+                    break
+                if not record.is_async and record.deref() == current[0]:
+                    slots[index] = current
+                    current = next(results, None)
 
         if sync_part:
             group.start_soon(sync_batch)
-        for index, record in enumerate(records):
+        for index, record in immediate:
             if record.is_async:
                 group.start_soon(one_async, index, record)
 

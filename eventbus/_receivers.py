@@ -184,6 +184,7 @@ class Record:
         "key",
         "lineno",
         "module",
+        "on_commit",
         "once",
         "priority",
         "qualname",
@@ -207,6 +208,7 @@ class Record:
         dispatch_uid: Hashable | None,
         location: tuple[str, str, int | None],
         seq: int | None = None,
+        on_commit: bool | str = False,
     ) -> None:
         self.key = key
         self.sender_key: ObjectId = key[1]
@@ -222,6 +224,8 @@ class Record:
         #: A lock claimed by the one call a ``once=True`` receiver gets; never released.
         self.once: threading.Lock | None = threading.Lock() if once else None
         self.dispatch_uid = dispatch_uid
+        #: False, True (follow the send's ``using``) or a database alias.
+        self.on_commit = on_commit
         self.module, self.qualname, self.lineno = location
 
     def alive(self) -> bool:
@@ -241,6 +245,7 @@ class Record:
             dispatch_uid=self.dispatch_uid,
             location=(self.module, self.qualname, self.lineno),
             seq=seq,
+            on_commit=self.on_commit,
         )
         twin.once = self.once
         return twin
@@ -255,6 +260,7 @@ def build_record(
     priority: int,
     once: bool,
     on_dead: Callable[[Any], None],
+    on_commit: bool | str = False,
 ) -> Record:
     """Make the record for a ``Signal.connect()`` call (after validation)."""
     if dispatch_uid:
@@ -289,6 +295,7 @@ def build_record(
         once=once,
         dispatch_uid=dispatch_uid or None,
         location=_location(receiver),
+        on_commit=on_commit,
     )
 
 
@@ -349,6 +356,9 @@ class ReceiverInfo:
             plain callable.
         weak: Whether the signal holds the receiver through a weak reference.
         once: Whether it is disconnected after its first call.
+        on_commit: ``False``; ``True`` when it runs after the commit of the
+            database the send names in ``using``; or the alias of the database
+            whose commit it always waits for.
         dispatch_uid: The ``dispatch_uid`` it was connected with, if any.
         sender: The sender it is restricted to, ``None`` for every sender (or
             when the sender cannot be weakly referenced; see ``sender_id``).
@@ -363,6 +373,7 @@ class ReceiverInfo:
     is_async: bool
     weak: bool
     once: bool
+    on_commit: bool | str
     dispatch_uid: Hashable | None
     sender: Any
     sender_id: ObjectId | None
@@ -384,6 +395,7 @@ def info(record: Record, receiver: Receiver) -> ReceiverInfo:
         is_async=record.is_async,
         weak=record.weak,
         once=record.once is not None,
+        on_commit=record.on_commit,
         dispatch_uid=record.dispatch_uid,
         sender=record.sender_ref() if record.sender_ref is not None else None,
         sender_id=record.sender_key if specific else None,

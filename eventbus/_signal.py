@@ -14,6 +14,7 @@ import django
 import django.dispatch
 
 from . import _dispatch
+from ._commit import validate_on_commit
 from ._exceptions import DuplicateReceiverWarning
 from ._receivers import (
     NONE_ID,
@@ -133,6 +134,7 @@ class Signal(django.dispatch.Signal):
         *,
         priority: int = 0,
         once: bool = False,
+        on_commit: bool | str = False,
     ) -> None:
         """Connect ``receiver`` to this signal.
 
@@ -150,6 +152,13 @@ class Signal(django.dispatch.Signal):
             priority: Higher runs first; equal priorities keep connection order.
             once: Disconnect the receiver when it is first called; it is called
                 at most once even when sends race on several threads.
+            on_commit: Run the receiver only after the current transaction
+                commits: ``True`` for the database named by the send's ``using``
+                argument (or ``"default"``), or a database alias. Never runs if
+                the transaction or the savepoint of the send rolls back; runs at
+                once outside a transaction. Its failures are logged, never
+                raised. The send reports ``eventbus.DEFERRED`` as its response
+                until it has run. See the *After-commit receivers* guide.
 
         Connecting an already-connected receiver (same receiver or
         ``dispatch_uid``, same sender) changes nothing and keeps its first
@@ -158,10 +167,12 @@ class Signal(django.dispatch.Signal):
 
         Raises:
             TypeError: ``receiver`` is not callable, cannot be weakly referenced
-                with ``weak=True``, or ``priority`` is not an ``int``.
-            ValueError: ``receiver`` does not accept ``**kwargs``.
+                with ``weak=True``, ``priority`` is not an ``int`` or
+                ``on_commit`` is neither a bool nor a string.
+            ValueError: ``receiver`` does not accept ``**kwargs``, or
+                ``on_commit`` names a database that is not configured.
         """
-        self._connect(receiver, sender, weak, dispatch_uid, priority, once, stacklevel=3)
+        self._connect(receiver, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=3)
 
     def _connect(
         self,
@@ -171,10 +182,13 @@ class Signal(django.dispatch.Signal):
         dispatch_uid: Hashable | None,
         priority: int,
         once: bool,
+        on_commit: bool | str = False,
         *,
         stacklevel: int,
     ) -> Record | None:
         validate(receiver, priority)
+        if on_commit is not False:
+            validate_on_commit(on_commit, receiver)
         if weak:
             note_weak_connection(self, receiver)
         record = build_record(
@@ -185,6 +199,7 @@ class Signal(django.dispatch.Signal):
             priority=priority,
             once=once,
             on_dead=self._flag_dead_receivers,
+            on_commit=on_commit,
         )
         with self.lock:
             self._prune()
@@ -586,6 +601,7 @@ class Signal(django.dispatch.Signal):
         weak: bool = False,
         dispatch_uid: Hashable | None = None,
         once: bool = False,
+        on_commit: bool | str = False,
     ) -> Iterator[F]:
         """Connect ``receiver`` for the duration of the block, then disconnect it.
 
@@ -594,7 +610,9 @@ class Signal(django.dispatch.Signal):
         connected. If the receiver was already connected, the block changes
         nothing and leaves that connection in place.
         """
-        record = self._connect(receiver, sender, weak, dispatch_uid, priority, once, stacklevel=4)
+        record = self._connect(
+            receiver, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=4
+        )
         try:
             yield receiver
         finally:
@@ -680,11 +698,12 @@ def receiver(
     dispatch_uid: Hashable | None = None,
     priority: int = 0,
     once: bool = False,
+    on_commit: bool | str = False,
 ) -> Callable[[F], F]:
     """Decorator that connects the decorated function to one or more signals.
 
     Takes everything ``Signal.connect()`` takes (``sender``, ``weak``,
-    ``dispatch_uid``, ``priority``, ``once``) and returns the function
+    ``dispatch_uid``, ``priority``, ``once``, ``on_commit``) and returns the function
     unchanged, so decorators can be stacked::
 
         @receiver(order_placed, priority=100)
@@ -695,23 +714,27 @@ def receiver(
         async def invalidate(sender, instance, **kwargs): ...
 
     Plain ``django.dispatch.Signal`` objects in the list are connected too;
-    ``priority`` and ``once`` need an ``eventbus.Signal`` and raise
-    ``TypeError`` for them.
+    ``priority``, ``once`` and ``on_commit`` need an ``eventbus.Signal`` and
+    raise ``TypeError`` for them.
     """
     signals = list(signal) if isinstance(signal, (list, tuple)) else [signal]
     # Check everything before connecting anything, so a failing call connects nothing.
     for each in signals:
-        if not isinstance(each, Signal) and (priority != 0 or once):
+        if not isinstance(each, Signal) and (priority != 0 or once or on_commit is not False):
             raise TypeError(
-                f"{each!r} is a django.dispatch.Signal, which has no priority or once "
-                "option; make it an eventbus.Signal, or drop those arguments."
+                f"{each!r} is a django.dispatch.Signal, which has no priority, once or "
+                "on_commit option; make it an eventbus.Signal, or drop those arguments."
             )
 
     def decorator(func: F) -> F:
         validate(func, priority)
+        if on_commit is not False:
+            validate_on_commit(on_commit, func)
         for each in signals:
             if isinstance(each, Signal):
-                each._connect(func, sender, weak, dispatch_uid, priority, once, stacklevel=3)
+                each._connect(
+                    func, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=3
+                )
             else:
                 each.connect(func, sender=sender, weak=weak, dispatch_uid=dispatch_uid)
         return func

@@ -1,4 +1,8 @@
-"""Every documentation example marked ``<!-- runnable -->`` runs and its assertions hold."""
+"""Every documentation example marked ``<!-- runnable -->`` runs and its assertions hold.
+
+Examples run with the test settings and a transactional test database, so they may
+use transactions and the test app's tables.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def test_the_docs_have_runnable_examples() -> None:
     assert len(EXAMPLES) >= 3
 
 
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("where", "code"), EXAMPLES, ids=[where for where, _ in EXAMPLES])
 def test_documented_example_runs(where: str, code: str) -> None:
     namespace: dict[str, object] = {"__name__": f"docs_example_{len(where)}"}

@@ -1,0 +1,297 @@
+"""After-commit receivers: ``connect(..., on_commit=True)`` on any eventbus signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+
+import eventbus
+from eventbus import DEFERRED, Signal
+
+Receiver = Callable[..., Any]
+KINDS = ["sync", "async"]
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "other"])
+
+
+def make(kind: str, log: list[str], name: str, fail: bool = False) -> Receiver:
+    """A receiver of ``kind`` that appends ``name`` to ``log`` and returns it (or raises)."""
+    if kind == "async":
+
+        async def async_receiver(sender: object, **kwargs: object) -> str:
+            log.append(name)
+            if fail:
+                raise RuntimeError(f"{name} failed")
+            return name
+
+        return async_receiver
+
+    def sync_receiver(sender: object, **kwargs: object) -> str:
+        log.append(name)
+        if fail:
+            raise RuntimeError(f"{name} failed")
+        return name
+
+    return sync_receiver
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_receiver_runs_after_the_outermost_commit_not_during_the_send(kind: str) -> None:
+    signal, log = Signal(), []
+    deferred = make(kind, log, "deferred")
+    signal.connect(deferred, on_commit=True)
+    with transaction.atomic():
+        with transaction.atomic():
+            assert signal.send(sender=None) == [(deferred, DEFERRED)]
+        assert log == [], "the inner block only released a savepoint"
+    assert log == ["deferred"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_receiver_never_runs_when_the_transaction_rolls_back(kind: str) -> None:
+    signal, log = Signal(), []
+    deferred = make(kind, log, "deferred")
+    signal.connect(deferred, on_commit=True)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        signal.send(sender=None)
+        _ = 1 / 0
+    assert log == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_receiver_sent_in_a_rolled_back_savepoint_never_runs(kind: str) -> None:
+    signal, log = Signal(), []
+    deferred = make(kind, log, "deferred")
+    signal.connect(deferred, on_commit=True)
+    with transaction.atomic():
+        signal.send(sender="before")
+        try:
+            with transaction.atomic():
+                signal.send(sender="rolled back")
+                raise ZeroDivisionError
+        except ZeroDivisionError:
+            pass
+        signal.send(sender="after")
+    assert log == ["deferred", "deferred"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_outside_a_transaction_the_receiver_runs_at_once_and_reports_its_response(
+    kind: str,
+) -> None:
+    signal, log = Signal(), []
+    before, deferred = make("sync", log, "before"), make(kind, log, "deferred")
+    after = make("sync", log, "after")
+    signal.connect(before, priority=10)
+    signal.connect(deferred, on_commit=True)
+    signal.connect(after, priority=-10)
+    assert signal.send(sender=None) == [
+        (before, "before"),
+        (deferred, "deferred"),
+        (after, "after"),
+    ]
+    assert log == ["before", "deferred", "after"], "at once means in its place"
+
+
+def test_after_commit_receivers_run_in_priority_order_after_the_immediate_ones() -> None:
+    signal, log = Signal(), []
+    receivers = {
+        "late-deferred": make("async", log, "late-deferred"),
+        "immediate": make("sync", log, "immediate"),
+        "early-deferred": make("sync", log, "early-deferred"),
+        "middle-deferred": make("async", log, "middle-deferred"),
+    }
+    signal.connect(receivers["late-deferred"], priority=-5, on_commit=True)
+    signal.connect(receivers["immediate"], priority=0)
+    signal.connect(receivers["early-deferred"], priority=50, on_commit=True)
+    signal.connect(receivers["middle-deferred"], priority=0, on_commit=True)
+    with transaction.atomic():
+        results = signal.send(sender=None)
+        assert log == ["immediate"]
+    assert [r.__name__ for r, _ in results] == [
+        "sync_receiver",
+        "sync_receiver",
+        "async_receiver",
+        "async_receiver",
+    ]
+    assert [response for _, response in results] == [DEFERRED, "immediate", DEFERRED, DEFERRED]
+    assert log == ["immediate", "early-deferred", "middle-deferred", "late-deferred"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failing_after_commit_receiver_is_logged_and_does_not_stop_the_others(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    signal, log = Signal(name="checkout"), []
+    signal.connect(make(kind, log, "first", fail=True), priority=1, on_commit=True, weak=False)
+    signal.connect(make(kind, log, "second"), on_commit=True, weak=False)
+    with caplog.at_level(logging.ERROR, logger="eventbus"), transaction.atomic():
+        signal.send(sender=None)
+    assert log == ["first", "second"]
+    [record] = [r for r in caplog.records if r.name == "eventbus"]
+    assert "after commit" in record.getMessage()
+    assert "'checkout'" in record.getMessage()
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "first failed"
+
+
+def test_a_failure_outside_a_transaction_is_returned_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signal, log = Signal(), []
+    failing = make("sync", log, "failing", fail=True)
+    signal.connect(failing, on_commit=True)
+    with caplog.at_level(logging.ERROR, logger="eventbus"):
+        [(receiver, response)] = signal.send(sender=None)
+    assert receiver is failing
+    assert isinstance(response, RuntimeError)
+    assert caplog.records[0].exc_info is not None
+    assert caplog.records[0].exc_info[1] is response
+
+
+def test_send_follows_the_using_argument_of_the_send() -> None:
+    signal, log = Signal(), []
+    signal.connect(make("sync", log, "deferred"), on_commit=True, weak=False)
+    with transaction.atomic(using="default"):
+        signal.send(sender=None, using="other")
+        assert log == ["deferred"], "no transaction is open on 'other'"
+    with transaction.atomic(using="other"):
+        signal.send(sender=None, using="other")
+        assert log == ["deferred"]
+    assert log == ["deferred", "deferred"]
+
+
+def test_a_fixed_alias_ignores_the_using_argument() -> None:
+    signal, log = Signal(), []
+    signal.connect(make("sync", log, "deferred"), on_commit="other", weak=False)
+    with transaction.atomic(using="other"):
+        signal.send(sender=None, using="default")
+        assert log == []
+    assert log == ["deferred"]
+
+
+def test_an_unknown_alias_is_rejected_at_connect_time_naming_the_configured_ones() -> None:
+    signal = Signal()
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"'replica'.*configured: default, other"):
+        signal.connect(receiver, on_commit="replica")
+    with pytest.raises(ValueError, match="replica"):
+        eventbus.receiver(signal, on_commit="replica")(receiver)
+    assert not signal.has_listeners()
+
+
+def test_on_commit_must_be_a_bool_or_an_alias() -> None:
+    signal = Signal()
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="on_commit must be"):
+        signal.connect(receiver, on_commit=1)  # type: ignore[arg-type]
+
+
+def test_a_once_receiver_is_not_used_up_by_a_rolled_back_send() -> None:
+    signal, log = Signal(), []
+    deferred = make("sync", log, "deferred")
+    signal.connect(deferred, once=True, on_commit=True)
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        signal.send(sender=None)
+        _ = 1 / 0
+    assert signal.has_listeners()
+    with transaction.atomic():
+        signal.send(sender=None)
+        signal.send(sender=None)
+    assert log == ["deferred"]
+    assert not signal.has_listeners()
+
+
+def test_receivers_for_reports_on_commit() -> None:
+    signal = Signal()
+    plain, deferred, fixed = make("sync", [], "p"), make("sync", [], "d"), make("sync", [], "f")
+    signal.connect(plain)
+    signal.connect(deferred, on_commit=True)
+    signal.connect(fixed, on_commit="other")
+    assert [info.on_commit for info in signal.receivers_for()] == [False, True, "other"]
+
+
+def test_async_after_commit_receiver_of_a_commit_in_a_worker_thread_runs_on_the_outer_loop() -> (
+    None
+):
+    signal = Signal()
+    seen: list[tuple[asyncio.AbstractEventLoop, int]] = []
+
+    async def deferred(sender: object, **kwargs: object) -> None:
+        seen.append((asyncio.get_running_loop(), threading.get_ident()))
+
+    signal.connect(deferred, on_commit=True)
+
+    def work() -> None:
+        try:
+            with transaction.atomic():
+                signal.send(sender=None)
+                assert seen == []
+        finally:
+            connection.close()  # this worker thread's own connection; the test DB must drop
+
+    async def main() -> asyncio.AbstractEventLoop:
+        await sync_to_async(work)()
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(main())
+    assert [s[0] for s in seen] == [loop]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", KINDS)
+async def test_asend_runs_after_commit_receivers_in_their_place_outside_a_transaction(
+    kind: str,
+) -> None:
+    signal, log = Signal(), []
+    first = make("async", log, "first")
+    deferred = make(kind, log, "deferred")
+    last = make("sync", log, "last")
+    signal.connect(first, priority=1)
+    signal.connect(deferred, on_commit=True)
+    signal.connect(last, priority=-1)
+    for method in (signal.asend, signal.asend_robust):
+        log.clear()
+        assert await method(sender=None) == [
+            (first, "first"),
+            (deferred, "deferred"),
+            (last, "last"),
+        ]
+        assert log == ["first", "deferred", "last"]
+
+
+@pytest.mark.anyio
+async def test_a_concurrent_tier_reports_its_after_commit_receiver_in_place() -> None:
+    signal, log = Signal(concurrent=True), []
+    one, deferred, two = make("async", log, "one"), make("sync", log, "d"), make("async", log, "two")
+    signal.connect(one)
+    signal.connect(deferred, on_commit=True)
+    signal.connect(two)
+    results = await signal.asend(sender=None)
+    assert results == [(one, "one"), (deferred, "d"), (two, "two")]
+    assert sorted(log) == ["d", "one", "two"]
+
+
+def test_plain_sends_keep_their_fast_path_with_no_after_commit_receiver() -> None:
+    """Only signals with after-commit receivers pay for them."""
+    signal = Signal()
+    signal.connect(make("sync", [], "plain"), weak=False)
+    signal.send(sender=None)
+    plan = signal.sender_receivers_cache[id(None)]
+    assert plan.fast is not None
+    signal.connect(make("sync", [], "deferred"), on_commit=True, weak=False)
+    signal.send(sender=None)
+    assert signal.sender_receivers_cache[id(None)].fast is None
