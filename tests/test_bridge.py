@@ -1,0 +1,548 @@
+"""The bridge re-emits Django's model signals on the bus, and costs nothing where nobody listens."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.apps.registry import Apps
+from django.core.checks.model_checks import _check_lazy_references  # type: ignore[attr-defined]
+from django.db import connection, models, transaction
+from django.db.models import signals as django_signals
+from django.db.models.deletion import Collector
+from django.test.utils import CaptureQueriesContext
+
+import eventbus
+from eventbus import _bridge, signals
+from eventbus.conf import EventbusSettings, get_settings
+from tests.testapp.models import Author, Book, Gadget, Tag
+
+Recorded = list[tuple[Any, dict[str, Any]]]
+
+BRIDGED = [
+    pytest.param(signals.pre_save, django_signals.pre_save, id="pre_save"),
+    pytest.param(signals.post_save, django_signals.post_save, id="post_save"),
+    pytest.param(signals.pre_delete, django_signals.pre_delete, id="pre_delete"),
+    pytest.param(signals.post_delete, django_signals.post_delete, id="post_delete"),
+]
+
+
+def recorder(into: Recorded) -> Callable[..., None]:
+    def receive(sender: Any, **kwargs: Any) -> None:
+        into.append((sender, kwargs))
+
+    return receive
+
+
+class Listener:
+    """A receiver that only a test keeps alive (not a closure: weak is fine)."""
+
+    def __init__(self) -> None:
+        self.calls: Recorded = []
+
+    def __call__(self, sender: Any, **kwargs: Any) -> None:
+        self.calls.append((sender, kwargs))
+
+
+@pytest.fixture
+def reinstall() -> Iterator[Callable[..., None]]:
+    """Install the bridge with another configuration; the settings' one comes back after."""
+
+    def install(**config: Any) -> None:
+        _bridge.install(EventbusSettings(**config))
+
+    yield install
+    _bridge.install(get_settings())
+
+
+def without_signal(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in kwargs.items() if key != "signal"}
+
+
+# -- what is re-emitted ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("bus", "django"), BRIDGED)
+def test_the_bus_re_emits_what_django_sends_with_the_same_sender_and_kwargs(
+    bus: eventbus.Signal, django: django_signals.ModelSignal
+) -> None:
+    from_django: Recorded = []
+    from_bus: Recorded = []
+    django.connect(recorder(from_django), sender=Author, weak=False, dispatch_uid="test")
+    try:
+        with bus.connected_to(recorder(from_bus), sender=Author):
+            author = Author.objects.create(name="Ann")
+            author.name = "Anne"
+            author.save(update_fields=["name"])
+            author.delete()
+    finally:
+        django.disconnect(sender=Author, dispatch_uid="test")
+
+    assert from_bus
+    assert [sender for sender, _ in from_bus] == [sender for sender, _ in from_django]
+    assert [without_signal(kw) for _, kw in from_bus] == [
+        without_signal(kw) for _, kw in from_django
+    ]
+    assert all(kw["signal"] is bus for _, kw in from_bus)
+
+
+@pytest.mark.django_db
+def test_m2m_changed_re_emits_every_action_with_djangos_kwargs() -> None:
+    author = Author.objects.create(name="Ann")
+    book = Book.objects.create(title="B", author=author)
+    red, blue = Tag.objects.create(name="red"), Tag.objects.create(name="blue")
+    through = Book.tags.through
+    from_django: Recorded = []
+    from_bus: Recorded = []
+    django_signals.m2m_changed.connect(
+        recorder(from_django), sender=through, weak=False, dispatch_uid="test"
+    )
+    try:
+        with signals.m2m_changed.connected_to(recorder(from_bus), sender=through):
+            book.tags.add(red)
+            book.tags.set([blue])
+            book.tags.remove(blue)
+            red.books.add(book)
+            book.tags.clear()
+    finally:
+        django_signals.m2m_changed.disconnect(sender=through, dispatch_uid="test")
+
+    assert [kw["action"] for _, kw in from_bus] == [
+        "pre_add", "post_add",  # add(red)
+        "pre_remove", "post_remove", "pre_add", "post_add",  # set([blue])
+        "pre_remove", "post_remove",  # remove(blue)
+        "pre_add", "post_add",  # reverse add
+        "pre_clear", "post_clear",
+    ]  # fmt: skip
+    assert [without_signal(kw) for _, kw in from_bus] == [
+        without_signal(kw) for _, kw in from_django
+    ]
+    assert {s for s, _ in from_bus} == {through}
+    first = from_bus[0][1]
+    assert (first["instance"], first["model"], first["pk_set"], first["reverse"]) == (
+        book,
+        Tag,
+        {red.pk},
+        False,
+    )
+    reverse_add = from_bus[8][1]
+    assert (reverse_add["instance"], reverse_add["model"], reverse_add["reverse"]) == (
+        red,
+        Book,
+        True,
+    )
+
+
+@pytest.mark.django_db
+def test_a_receiver_written_for_djangos_signal_works_unchanged_on_the_bus() -> None:
+    created_names: list[str] = []
+
+    def on_author_saved(
+        sender: type[Author], instance: Author, created: bool, **kwargs: Any
+    ) -> None:
+        if created:
+            created_names.append(instance.name)
+
+    with signals.post_save.connected_to(on_author_saved, sender=Author):
+        Author.objects.create(name="Ann")
+        Author.objects.get(name="Ann").save()
+
+    assert created_names == ["Ann"]
+
+
+@pytest.mark.django_db
+def test_bus_receivers_of_a_model_signal_run_in_priority_order_and_once_runs_once() -> None:
+    calls: list[str] = []
+
+    def low(**kwargs: Any) -> None:
+        calls.append("low")
+
+    def high(**kwargs: Any) -> None:
+        calls.append("high")
+
+    def first_only(**kwargs: Any) -> None:
+        calls.append("once")
+
+    signals.post_save.connect(low, sender=Author, priority=-5)
+    signals.post_save.connect(high, sender=Author, priority=10)
+    signals.post_save.connect(first_only, sender=Author, once=True)
+    try:
+        Author.objects.create(name="a")
+        Author.objects.create(name="b")
+    finally:
+        signals.post_save.disconnect(low, sender=Author)
+        signals.post_save.disconnect(high, sender=Author)
+
+    assert calls == ["high", "once", "low", "high", "low"]
+
+
+@pytest.mark.django_db
+def test_an_exception_in_a_bus_receiver_propagates_out_of_save() -> None:
+    def refuse(**kwargs: Any) -> None:
+        raise PermissionError("no authors today")
+
+    with (
+        signals.pre_save.connected_to(refuse, sender=Author),
+        pytest.raises(PermissionError, match="no authors today"),
+    ):
+        Author.objects.create(name="Ann")
+    assert not Author.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_sync_save_runs_sync_bus_receivers_on_the_saving_thread() -> None:
+    threads: list[threading.Thread] = []
+
+    def receive(**kwargs: Any) -> None:
+        threads.append(threading.current_thread())
+
+    with signals.post_save.connected_to(receive, sender=Author):
+        Author.objects.create(name="Ann")
+
+    assert threads == [threading.current_thread()]
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_saves_to_another_database_are_relayed_with_its_alias() -> None:
+    seen: Recorded = []
+    with signals.post_save.connected_to(recorder(seen), sender=Author):
+        Author.objects.using("other").create(name="Ann")
+
+    assert seen[0][1]["using"] == "other"
+
+
+# -- cascades ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_deleting_an_author_sends_bus_delete_signals_for_the_cascaded_books_too() -> None:
+    author = Author.objects.create(name="Ann")
+    book = Book.objects.create(title="B", author=author)
+    author_pk, book_pk = author.pk, book.pk
+    pre: list[tuple[Any, Any, Any, str]] = []
+    post: Recorded = []
+
+    def before(sender: Any, instance: Any, origin: Any, using: str, **kwargs: Any) -> None:
+        pre.append((sender, instance.pk, origin, using))
+
+    with (
+        signals.pre_delete.connected_to(before),
+        signals.post_delete.connected_to(recorder(post)),
+    ):
+        author.delete()
+
+    assert sorted(pre, key=lambda call: call[0].__name__) == [
+        (Author, author_pk, author, "default"),
+        (Book, book_pk, author, "default"),
+    ]
+    assert {sender for sender, _ in post} == {Author, Book}
+    assert all(kw["origin"] is author and kw["using"] == "default" for _, kw in post)
+
+
+@pytest.mark.django_db
+def test_a_queryset_delete_sends_bus_delete_signals_with_the_queryset_as_origin() -> None:
+    author = Author.objects.create(name="Ann")
+    Book.objects.create(title="B", author=author)
+    seen: Recorded = []
+    queryset = Author.objects.filter(name="Ann")
+    with signals.post_delete.connected_to(recorder(seen), sender=Book):
+        queryset.delete()
+
+    assert [sender for sender, _ in seen] == [Book]
+    assert seen[0][1]["origin"] is queryset
+
+
+# -- cost model -------------------------------------------------------------------------
+
+
+def django_side(bus: _bridge.BridgedSignal, sender: Any) -> bool:
+    return bus.django_signal.has_listeners(sender)
+
+
+def test_django_has_no_connection_for_a_model_without_bus_receivers() -> None:
+    listener = Listener()
+    assert not django_side(signals.post_save, Author)
+    signals.post_save.connect(listener, sender=Author)
+    assert django_side(signals.post_save, Author)
+    assert not django_side(signals.post_save, Tag)
+    assert signals.post_save._relayed_senders() == [Author]
+    signals.post_save.disconnect(listener, sender=Author)
+    assert not django_side(signals.post_save, Author)
+    assert signals.post_save._relayed_senders() == []
+
+
+def test_a_catch_all_receiver_makes_one_django_connection_and_drops_the_per_model_ones() -> None:
+    per_model, every = Listener(), Listener()
+    signals.pre_save.connect(per_model, sender=Author)
+    signals.pre_save.connect(every)
+    try:
+        assert signals.pre_save._relayed_senders() == [None]
+        assert django_side(signals.pre_save, Tag)
+    finally:
+        signals.pre_save.disconnect(every)
+    assert signals.pre_save._relayed_senders() == [Author]
+    signals.pre_save.disconnect(per_model, sender=Author)
+    assert signals.pre_save._relayed_senders() == []
+
+
+@pytest.mark.django_db
+def test_a_save_is_relayed_once_when_a_catch_all_and_a_model_receiver_both_listen() -> None:
+    per_model, every = Listener(), Listener()
+    signals.post_save.connect(per_model, sender=Author)
+    signals.post_save.connect(every)
+    try:
+        Author.objects.create(name="Ann")
+        Tag.objects.create(name="t")
+    finally:
+        signals.post_save.disconnect(every)
+        signals.post_save.disconnect(per_model, sender=Author)
+
+    assert [sender for sender, _ in per_model.calls] == [Author]
+    assert [sender for sender, _ in every.calls] == [Author, Tag]
+
+
+@pytest.mark.parametrize("bus", [signals.pre_delete, signals.post_delete], ids=lambda s: s.name)
+@pytest.mark.django_db
+def test_a_model_keeps_djangos_fast_delete_unless_the_bus_has_a_delete_receiver(
+    bus: eventbus.Signal,
+) -> None:
+    def can_fast_delete() -> bool:
+        return Collector(using="default").can_fast_delete(Gadget.objects.all())
+
+    listener = Listener()
+    assert can_fast_delete()
+    bus.connect(listener, sender=Gadget)
+    assert not can_fast_delete()
+    bus.disconnect(listener, sender=Gadget)
+    assert can_fast_delete()
+
+
+@pytest.mark.django_db
+def test_a_model_keeps_djangos_fast_m2m_add_unless_the_bus_has_an_m2m_receiver() -> None:
+    book = Book.objects.create(title="B", author=Author.objects.create(name="Ann"))
+    tags = [Tag.objects.create(name=str(n)) for n in range(4)]
+
+    def queries_to_add(tag: Tag) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            book.tags.add(tag)
+        return len(captured)
+
+    through = Book.tags.through
+    fast = queries_to_add(tags[0])
+    assert not django_signals.m2m_changed.has_listeners(through)
+
+    listener = Listener()
+    signals.m2m_changed.connect(listener, sender=through)
+    slow = queries_to_add(tags[1])
+    assert django_signals.m2m_changed.has_listeners(through)
+    signals.m2m_changed.disconnect(listener, sender=through)
+
+    assert slow > fast
+    assert queries_to_add(tags[2]) == fast
+    assert [kw["action"] for _, kw in listener.calls] == ["pre_add", "post_add"]
+
+
+@pytest.mark.django_db
+def test_a_collected_bus_receiver_is_noticed_when_its_relay_next_runs() -> None:
+    listener = Listener()
+    signals.post_delete.connect(listener, sender=Gadget)
+    del listener
+    gc.collect()
+    # Nothing has noticed yet: the Django-side relay is still connected.
+    assert django_side(signals.post_delete, Gadget)
+    assert not Collector(using="default").can_fast_delete(Gadget.objects.all())
+
+    Gadget.objects.create(name="g").delete()
+
+    assert not django_side(signals.post_delete, Gadget)
+    assert Collector(using="default").can_fast_delete(Gadget.objects.all())
+
+
+def test_a_collected_bus_receiver_is_noticed_at_the_next_connect() -> None:
+    gone, staying = Listener(), Listener()
+    signals.pre_save.connect(gone, sender=Tag)
+    del gone
+    gc.collect()
+    signals.pre_save.connect(staying, sender=Author)
+    try:
+        assert signals.pre_save._relayed_senders() == [Author]
+        assert not django_side(signals.pre_save, Tag)
+    finally:
+        signals.pre_save.disconnect(staying, sender=Author)
+
+
+def test_muting_a_bridged_signal_keeps_its_django_connection() -> None:
+    listener = Listener()
+    with signals.pre_save.connected_to(listener, sender=Author), signals.pre_save.muted():
+        assert django_side(signals.pre_save, Author)
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_only_the_signals_named_in_bridge_are_relayed(reinstall: Callable[..., None]) -> None:
+    saved, pre = Listener(), Listener()
+    signals.post_save.connect(saved, sender=Author)
+    signals.pre_save.connect(pre, sender=Author)
+    try:
+        reinstall(bridge=("post_save",), track_changes=())
+        assert not django_side(signals.pre_save, Author)
+        Author.objects.create(name="Ann")
+        assert len(saved.calls) == 1
+        assert pre.calls == []
+
+        reinstall(bridge=("pre_save", "post_save"), track_changes=())
+        assert django_side(signals.pre_save, Author)
+        Author.objects.create(name="Bob")
+        assert len(pre.calls) == 1
+    finally:
+        signals.post_save.disconnect(saved, sender=Author)
+        signals.pre_save.disconnect(pre, sender=Author)
+
+
+def test_receivers_connected_while_a_signal_is_not_bridged_get_relayed_once_it_is(
+    reinstall: Callable[..., None],
+) -> None:
+    reinstall(bridge=(), track_changes=())
+    listener = Listener()
+    signals.post_delete.connect(listener, sender=Author)
+    try:
+        assert not django_side(signals.post_delete, Author)
+        reinstall(bridge=("post_delete",), track_changes=())
+        assert django_side(signals.post_delete, Author)
+    finally:
+        signals.post_delete.disconnect(listener, sender=Author)
+
+
+# -- lazy senders -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry() -> Apps:
+    """An app registry of its own, so tests can register models after connecting."""
+    return Apps(["tests.testapp"])
+
+
+def late_model(registry: Apps, name: str = "Late") -> type[models.Model]:
+    meta = type("Meta", (), {"app_label": "testapp", "apps": registry})
+    return type(name, (models.Model,), {"__module__": __name__, "Meta": meta})
+
+
+def test_a_string_sender_connects_once_the_model_is_registered(registry: Apps) -> None:
+    listener = Listener()
+    signals.post_save.connect(listener, sender="testapp.Late", apps=registry)
+    assert signals.post_save.receivers_for(None) == []
+
+    late = late_model(registry)
+    try:
+        assert [info.receiver for info in signals.post_save.receivers_for(late)] == [listener]
+        assert django_side(signals.post_save, late)
+        django_signals.post_save.send(sender=late, instance=None, created=True)
+        assert listener.calls[0][0] is late
+    finally:
+        assert signals.post_save.disconnect(listener, sender="testapp.Late", apps=registry)
+    assert not django_side(signals.post_save, late)
+
+
+def test_a_string_sender_of_a_registered_model_connects_at_once() -> None:
+    listener = Listener()
+    signals.post_save.connect(listener, sender="testapp.Author", priority=3)
+    try:
+        [info] = signals.post_save.receivers_for(Author)
+        assert (info.receiver, info.priority, info.sender) == (listener, 3, Author)
+    finally:
+        assert signals.post_save.disconnect(listener, sender="testapp.Author")
+    assert signals.post_save.receivers_for(Author) == []
+
+
+def test_the_receiver_decorator_and_connected_to_accept_string_senders() -> None:
+    listener = Listener()
+    eventbus.receiver(signals.pre_delete, sender="testapp.Tag", weak=False)(listener)
+    try:
+        assert [i.receiver for i in signals.pre_delete.receivers_for(Tag)] == [listener]
+    finally:
+        signals.pre_delete.disconnect(listener, sender="testapp.Tag")
+
+    with signals.pre_delete.connected_to(listener, sender="testapp.Tag"):
+        assert [i.receiver for i in signals.pre_delete.receivers_for(Tag)] == [listener]
+    assert signals.pre_delete.receivers_for(Tag) == []
+
+
+def test_a_string_disconnect_before_the_model_exists_undoes_the_pending_connect(
+    registry: Apps,
+) -> None:
+    listener = Listener()
+    signals.post_save.connect(listener, sender="testapp.Late", apps=registry)
+    assert not signals.post_save.disconnect(listener, sender="testapp.Late", apps=registry)
+
+    late = late_model(registry)
+
+    assert signals.post_save.receivers_for(late) == []
+    assert not django_side(signals.post_save, late)
+
+
+def test_a_string_sender_that_never_resolves_is_reported_by_djangos_check(
+    registry: Apps,
+) -> None:
+    signals.post_save.connect(Listener(), sender="testapp.Missing", weak=False, apps=registry)
+
+    [error] = _check_lazy_references(registry)
+
+    assert error.id == "models.E022"
+    assert "post_save" in error.msg
+    assert "testapp.missing" in error.msg
+    assert "doesn't provide model 'missing'" in error.msg
+
+
+def test_a_malformed_string_sender_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match=r"app_label\.ModelName"):
+        signals.post_save.connect(Listener(), sender="Author")
+
+
+def test_a_duplicate_connect_through_a_string_sender_warns_at_the_callers_line() -> None:
+    listener = Listener()
+    signals.post_save.connect(listener, sender=Author)
+    try:
+        with pytest.warns(eventbus.DuplicateReceiverWarning) as caught:
+            signals.post_save.connect(listener, sender="testapp.Author", priority=1)
+        with pytest.warns(eventbus.DuplicateReceiverWarning) as caught_direct:
+            signals.post_save.connect(listener, sender=Author, priority=1)
+    finally:
+        signals.post_save.disconnect(listener, sender=Author)
+
+    assert caught[0].filename == __file__
+    assert caught_direct[0].filename == __file__
+
+
+def test_the_relay_of_a_model_class_that_was_collected_is_forgotten() -> None:
+    listener = Listener()
+    registry = Apps(["tests.testapp"])
+    doomed = late_model(registry, "Doomed")
+    signals.post_delete.connect(listener, sender=doomed)
+    assert signals.post_delete._relayed_senders() == [doomed]
+    del doomed, registry
+    gc.collect()
+
+    with signals.post_delete.connected_to(listener, sender=Author):
+        assert signals.post_delete._relayed_senders() == [Author]
+    assert signals.post_delete._relayed_senders() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_on_commit_bus_receiver_of_a_model_signal_waits_for_the_commit() -> None:
+    listener = Listener()
+    with signals.post_save.connected_to(listener, sender=Author, on_commit=True):
+        with transaction.atomic():
+            Author.objects.create(name="Ann")
+            assert listener.calls == []
+        assert [kw["instance"].name for _, kw in listener.calls] == ["Ann"]
+
+        with transaction.atomic():
+            Author.objects.create(name="Bob")
+            transaction.set_rollback(True)
+        assert len(listener.calls) == 1
