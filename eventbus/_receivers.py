@@ -7,6 +7,7 @@ it, its priority and its position among the other receivers.
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import itertools
@@ -88,7 +89,15 @@ def is_async_callable(receiver: object) -> bool:
     return call is not None and iscoroutinefunction(call)
 
 
-def _location(receiver: object) -> tuple[str, str, int | None]:
+def location(receiver: object) -> tuple[str, str, int | None]:
+    """``(module, qualname, first line)`` of where a receiver is defined.
+
+    Bound methods report their function; ``functools.partial`` objects report
+    the function they wrap; other callables without a ``__qualname__`` report
+    their class.
+    """
+    while isinstance(receiver, functools.partial):
+        receiver = receiver.func
     target = getattr(receiver, "__func__", receiver)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None)
@@ -102,12 +111,11 @@ def _location(receiver: object) -> tuple[str, str, int | None]:
 
 @dataclass(frozen=True, slots=True)
 class WeakSuspect:
-    """A weak connection made with a receiver that nothing else is likely to keep alive.
+    """A weakly connected lambda, closure or ``functools.partial`` that has been collected.
 
-    Lambdas, closures (functions defined inside another function) and
-    ``functools.partial`` objects connected with ``weak=True`` are usually
-    collected right away, which silently disconnects them. ``manage.py check``
-    reports them as ``eventbus.W001``.
+    Such receivers usually have no other reference, so the garbage collector
+    takes them right after ``connect()``, which silently disconnects them.
+    ``manage.py check`` reports each one as ``eventbus.W001``.
     """
 
     signal: str
@@ -117,18 +125,25 @@ class WeakSuspect:
     lineno: int | None
 
 
-_weak_suspects: list[WeakSuspect] = []
-_WEAK_SUSPECTS_LIMIT = 1000
+#: Weak connections of likely-transient receivers, with a weak reference to each
+#: receiver; bounded so that connecting closures in a loop cannot grow it forever.
+_weak_connections: collections.deque[tuple[weakref.ref[Any], WeakSuspect]] = collections.deque(
+    maxlen=1000
+)
 
 
 def weak_suspects() -> list[WeakSuspect]:
-    """The suspicious weak connections seen since start-up (or the last clear)."""
-    return list(_weak_suspects)
+    """The weakly connected lambdas, closures and partials that have since been collected.
+
+    Only collected ones are reported: a closure the caller keeps alive stays
+    connected and is fine.
+    """
+    return [suspect for ref, suspect in tuple(_weak_connections) if ref() is None]
 
 
 def clear_weak_suspects() -> None:
-    """Forget the recorded suspicious weak connections (for tests)."""
-    _weak_suspects.clear()
+    """Forget the recorded weak connections (for tests)."""
+    _weak_connections.clear()
 
 
 def _suspicion(receiver: object) -> str | None:
@@ -145,18 +160,25 @@ def _suspicion(receiver: object) -> str | None:
 
 
 def note_weak_connection(signal: object, receiver: object) -> None:
-    """Remember a weak connection of a receiver that will likely be collected at once."""
+    """Remember a weak connection of a lambda, closure or partial, to check on it later."""
     kind = _suspicion(receiver)
-    if kind is None or len(_weak_suspects) >= _WEAK_SUSPECTS_LIMIT:
+    if kind is None:
         return
-    module, qualname, lineno = _location(receiver)
-    _weak_suspects.append(
-        WeakSuspect(
-            signal=repr(signal),
-            receiver=f"{module}.{qualname}",
-            kind=kind,
-            module=module,
-            lineno=lineno,
+    try:
+        ref = weakref.ref(receiver)
+    except TypeError:
+        return  # build_record will refuse it with a clear error
+    module, qualname, lineno = location(receiver)
+    _weak_connections.append(
+        (
+            ref,
+            WeakSuspect(
+                signal=repr(signal),
+                receiver=f"{module}.{qualname}",
+                kind=kind,
+                module=module,
+                lineno=lineno,
+            ),
         )
     )
 
@@ -294,7 +316,7 @@ def build_record(
         priority=priority,
         once=once,
         dispatch_uid=dispatch_uid or None,
-        location=_location(receiver),
+        location=location(receiver),
         on_commit=on_commit,
     )
 
@@ -340,7 +362,7 @@ def record_from_django_entry(
         priority=0,
         once=False,
         dispatch_uid=None,
-        location=_location(live),
+        location=location(live),
         seq=seq,
     )
 

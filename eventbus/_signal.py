@@ -157,7 +157,7 @@ class Signal(django.dispatch.Signal):
                 argument (or ``"default"``), or a database alias. Never runs if
                 the transaction or the savepoint of the send rolls back; runs at
                 once outside a transaction. Its failures are logged, never
-                raised. The send reports ``eventbus.DEFERRED`` as its response
+                raised. The send reports ``eventbus.AFTER_COMMIT`` as its response
                 until it has run. See the *After-commit receivers* guide.
 
         Connecting an already-connected receiver (same receiver or
@@ -487,6 +487,23 @@ class Signal(django.dispatch.Signal):
         for record in self._collect(sender):
             receiver = record.deref()
             if receiver is not None:
+                described.append(info(record, receiver))
+        return described
+
+    def describe_receivers(self) -> list[ReceiverInfo]:
+        """Describe every connected receiver, whatever its sender filter, in call order.
+
+        ``receivers_for(sender)`` answers "what does this send call"; this lists
+        all connections (for tools such as ``manage.py eventbus``), including
+        while the signal is ``muted()``.
+        """
+        with self.lock:
+            self._prune()
+            records = tuple(self._records)
+        described = []
+        for record in records:
+            receiver = record.deref()
+            if receiver is not None and record.alive():
                 described.append(info(record, receiver))
         return described
 

@@ -1,1 +1,154 @@
-"""System checks for eventbus (work in progress: being written)."""
+"""System checks for eventbus, run by ``manage.py check`` (and before most commands).
+
+Importing this module registers the checks; ``EventbusConfig.ready()`` does so.
+Every check is tagged ``"eventbus"`` (``manage.py check --tag eventbus`` runs
+only these), the receiver checks also ``Tags.signals``. Silence one with
+``SILENCED_SYSTEM_CHECKS = ["eventbus.W001"]``.
+
+=================  ==========================================================
+``eventbus.E001``  ``EVENTBUS`` is malformed: not a dict, an unknown key, a
+                   ``BRIDGE`` that is not a list of bridgeable signal names,
+                   or a ``TRACK_CHANGES`` that is not a list of strings.
+``eventbus.E002``  ``EVENTBUS["TRACK_CHANGES"]`` lists a label that cannot be
+                   tracked: malformed, an unknown app or model, a swapped-out
+                   or proxy model, or an auto-created many-to-many table.
+``eventbus.W001``  A lambda, closure or ``functools.partial`` connected with
+                   ``weak=True`` has been garbage collected, which silently
+                   disconnected it.
+``eventbus.W002``  One ``eventbus.Signal`` has connections that share a
+                   ``dispatch_uid`` (for different senders) with different
+                   priorities.
+=================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import Warning as CheckWarning
+
+from . import _introspect
+from ._receivers import weak_suspects
+from ._signal import Signal
+from ._tracking import tracking_problems
+from .conf import BRIDGEABLE_SIGNALS, problems
+
+__all__ = ["check_dispatch_uid_priorities", "check_settings", "check_weak_receivers"]
+
+#: The tag of every eventbus check: ``manage.py check --tag eventbus``.
+TAG = "eventbus"
+
+_SETTINGS_HINT = (
+    "EVENTBUS is an optional dict with the optional keys "
+    f'"BRIDGE" (a list of names from {list(BRIDGEABLE_SIGNALS)}) and '
+    '"TRACK_CHANGES" (a list of "app_label.ModelName" labels).'
+)
+_MODEL_HINT = (
+    'List installed, concrete models by their label ("app_label.ModelName", as in '
+    'Model._meta.label), or remove the entry from EVENTBUS["TRACK_CHANGES"].'
+)
+
+
+@register(TAG)
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``eventbus.E001`` for a malformed ``EVENTBUS``, ``eventbus.E002`` per untrackable model.
+
+    One message per problem. Model labels are checked (by the change-tracking
+    rules) only when ``TRACK_CHANGES`` itself is a list of strings. An absent
+    ``EVENTBUS`` is valid. ``app_configs`` is ignored: the setting is
+    project-wide.
+    """
+    raw = getattr(settings, "EVENTBUS", None)
+    found: list[CheckMessage] = [
+        Error(message, hint=_SETTINGS_HINT, id="eventbus.E001") for message in problems(raw)
+    ]
+    if isinstance(raw, Mapping):
+        tracked = raw.get("TRACK_CHANGES", ())
+        bridge = raw.get("BRIDGE")
+        if not (isinstance(bridge, (list, tuple)) and all(b in BRIDGEABLE_SIGNALS for b in bridge)):
+            bridge = None  # absent, or already an E001: check the models alone
+        if isinstance(tracked, (list, tuple)) and all(isinstance(t, str) for t in tracked):
+            found.extend(
+                Error(message, hint=_MODEL_HINT, id="eventbus.E002")
+                for message in tracking_problems(tracked, bridge)
+            )
+    return found
+
+
+@register(TAG, Tags.signals)
+def check_weak_receivers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``eventbus.W001`` for each weakly connected lambda, closure or partial that is gone.
+
+    Reads the connections recorded at connect time
+    (``eventbus._receivers.weak_suspects()``), which keeps only those whose
+    receiver has been garbage collected since: by then the receiver has
+    silently left the signal and left no other trace. A receiver the caller
+    keeps alive is fine and not reported. The same connection recorded twice
+    (the same code connecting again) is reported once.
+    """
+    found: list[CheckMessage] = []
+    for suspect in dict.fromkeys(weak_suspects()):
+        where = suspect.module if suspect.lineno is None else f"{suspect.module}:{suspect.lineno}"
+        found.append(
+            CheckWarning(
+                f"{suspect.receiver} ({suspect.kind}, {where}) was connected to "
+                f"{suspect.signal} with weak=True and has been garbage collected: nothing "
+                f"else referred to the {suspect.kind}, so it silently stopped receiving.",
+                hint="Connect it with weak=False, or keep a reference to it (for example "
+                "a module-level function) for as long as it should receive.",
+                id="eventbus.W001",
+            )
+        )
+    return found
+
+
+@register(TAG, Tags.signals)
+def check_dispatch_uid_priorities(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``eventbus.W002`` when one signal has a ``dispatch_uid`` at several priorities.
+
+    A ``dispatch_uid`` names one logical receiver. On one ``eventbus.Signal``
+    it can only be connected once per sender, so two connections sharing it
+    always have different senders; if their priorities differ, that receiver
+    runs at a different point depending on the sender, which is almost always
+    a copy-paste slip. One warning per signal and ``dispatch_uid``. The same
+    ``dispatch_uid`` on different signals is not compared: orders on different
+    signals are unrelated. Signals are found as ``manage.py eventbus`` finds
+    them: bound to a name at module level.
+    """
+    found: list[CheckMessage] = []
+    for each in _introspect.discover():
+        signal = each.signal
+        if not isinstance(signal, Signal):
+            continue
+        groups: dict[Hashable, list[tuple[int, str, str]]] = defaultdict(list)
+        for row in _introspect.listing(each).receivers:
+            if row.dispatch_uid is not None and row.priority is not None:
+                groups[row.dispatch_uid].append((row.priority, row.sender or "any", row.receiver))
+        for uid, connections in groups.items():
+            if len({priority for priority, _, _ in connections}) > 1:
+                detail = "; ".join(
+                    f"priority {priority} for sender {sender} ({receiver})"
+                    for priority, sender, receiver in connections
+                )
+                found.append(
+                    CheckWarning(
+                        f"dispatch_uid {uid!r} is connected to {each.name} with different "
+                        f"priorities: {detail}.",
+                        hint="Give every connection of one dispatch_uid the same priority, "
+                        "or use a different dispatch_uid for receivers meant to run at "
+                        "different points.",
+                        id="eventbus.W002",
+                    )
+                )
+    return found
