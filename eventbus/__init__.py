@@ -1,12 +1,12 @@
 """eventbus: Django signals with one deterministic order for sync and async receivers."""
 
-from ._commit import DEFERRED
+from ._commit import AFTER_COMMIT
 from ._exceptions import AsyncSendError, DuplicateReceiverWarning, EventbusError, EventbusWarning
 from ._receivers import ReceiverInfo
 from ._signal import Signal, receiver
 
 __all__ = [
-    "DEFERRED",
+    "AFTER_COMMIT",
     "AsyncSendError",
     "DuplicateReceiverWarning",
     "EventbusError",

@@ -24,24 +24,24 @@ from ._receivers import Receiver, Record, describe
 if TYPE_CHECKING:
     from ._signal import Signal
 
-__all__ = ["DEFERRED"]
+__all__ = ["AFTER_COMMIT"]
 
 logger = logging.getLogger("eventbus")
 
 
-class Deferred(enum.Enum):
-    """The type of :data:`DEFERRED`."""
+class AfterCommit(enum.Enum):
+    """The type of ``AFTER_COMMIT``."""
 
-    DEFERRED = "DEFERRED"
+    AFTER_COMMIT = "AFTER_COMMIT"
 
     def __repr__(self) -> str:
-        return "eventbus.DEFERRED"
+        return "eventbus.AFTER_COMMIT"
 
 
 #: The response ``send()`` reports for an after-commit receiver that has not run
 #: yet (the send happened inside a transaction). When no transaction is open the
 #: receiver runs at once and its real response (or exception) is reported.
-DEFERRED: Final = Deferred.DEFERRED
+AFTER_COMMIT: Final = AfterCommit.AFTER_COMMIT
 
 
 def validate_on_commit(on_commit: object, receiver: object) -> None:
@@ -88,7 +88,7 @@ def defer(
     """Run ``receiver`` after commit, or now if no transaction is open; return its report.
 
     Must be called from sync code. Returns the receiver's response (or its
-    exception) when it ran at once, else ``DEFERRED``.
+    exception) when it ran at once, else ``AFTER_COMMIT``.
     """
     alias = alias_for(record, named)
     if not in_transaction(alias):
@@ -96,7 +96,7 @@ def defer(
     transaction.on_commit(
         functools.partial(run_deferred, signal, record, receiver, sender, named), using=alias
     )
-    return DEFERRED
+    return AFTER_COMMIT
 
 
 def claim(signal: Signal, record: Record) -> bool:

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
 import eventbus
-from eventbus import DEFERRED, Signal
+from eventbus import AFTER_COMMIT, Signal
 
 Receiver = Callable[..., Any]
 KINDS = ["sync", "async"]
@@ -42,32 +42,37 @@ def make(kind: str, log: list[str], name: str, fail: bool = False) -> Receiver:
     return sync_receiver
 
 
+def send_then_roll_back(signal: Signal) -> None:
+    with transaction.atomic():
+        signal.send(sender=None)
+        raise ZeroDivisionError
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_runs_after_the_outermost_commit_not_during_the_send(kind: str) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     deferred = make(kind, log, "deferred")
     signal.connect(deferred, on_commit=True)
     with transaction.atomic():
         with transaction.atomic():
-            assert signal.send(sender=None) == [(deferred, DEFERRED)]
+            assert signal.send(sender=None) == [(deferred, AFTER_COMMIT)]
         assert log == [], "the inner block only released a savepoint"
     assert log == ["deferred"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_never_runs_when_the_transaction_rolls_back(kind: str) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     deferred = make(kind, log, "deferred")
     signal.connect(deferred, on_commit=True)
-    with pytest.raises(ZeroDivisionError), transaction.atomic():
-        signal.send(sender=None)
-        _ = 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        send_then_roll_back(signal)
     assert log == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_sent_in_a_rolled_back_savepoint_never_runs(kind: str) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     deferred = make(kind, log, "deferred")
     signal.connect(deferred, on_commit=True)
     with transaction.atomic():
@@ -86,7 +91,7 @@ def test_receiver_sent_in_a_rolled_back_savepoint_never_runs(kind: str) -> None:
 def test_outside_a_transaction_the_receiver_runs_at_once_and_reports_its_response(
     kind: str,
 ) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     before, deferred = make("sync", log, "before"), make(kind, log, "deferred")
     after = make("sync", log, "after")
     signal.connect(before, priority=10)
@@ -101,7 +106,7 @@ def test_outside_a_transaction_the_receiver_runs_at_once_and_reports_its_respons
 
 
 def test_after_commit_receivers_run_in_priority_order_after_the_immediate_ones() -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     receivers = {
         "late-deferred": make("async", log, "late-deferred"),
         "immediate": make("sync", log, "immediate"),
@@ -121,7 +126,12 @@ def test_after_commit_receivers_run_in_priority_order_after_the_immediate_ones()
         "async_receiver",
         "async_receiver",
     ]
-    assert [response for _, response in results] == [DEFERRED, "immediate", DEFERRED, DEFERRED]
+    assert [response for _, response in results] == [
+        AFTER_COMMIT,
+        "immediate",
+        AFTER_COMMIT,
+        AFTER_COMMIT,
+    ]
     assert log == ["immediate", "early-deferred", "middle-deferred", "late-deferred"]
 
 
@@ -129,7 +139,7 @@ def test_after_commit_receivers_run_in_priority_order_after_the_immediate_ones()
 def test_a_failing_after_commit_receiver_is_logged_and_does_not_stop_the_others(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    signal, log = Signal(name="checkout"), []
+    signal, log = Signal(name="checkout"), list[str]()
     signal.connect(make(kind, log, "first", fail=True), priority=1, on_commit=True, weak=False)
     signal.connect(make(kind, log, "second"), on_commit=True, weak=False)
     with caplog.at_level(logging.ERROR, logger="eventbus"), transaction.atomic():
@@ -145,7 +155,7 @@ def test_a_failing_after_commit_receiver_is_logged_and_does_not_stop_the_others(
 def test_a_failure_outside_a_transaction_is_returned_not_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     failing = make("sync", log, "failing", fail=True)
     signal.connect(failing, on_commit=True)
     with caplog.at_level(logging.ERROR, logger="eventbus"):
@@ -157,7 +167,7 @@ def test_a_failure_outside_a_transaction_is_returned_not_raised(
 
 
 def test_send_follows_the_using_argument_of_the_send() -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     signal.connect(make("sync", log, "deferred"), on_commit=True, weak=False)
     with transaction.atomic(using="default"):
         signal.send(sender=None, using="other")
@@ -169,7 +179,7 @@ def test_send_follows_the_using_argument_of_the_send() -> None:
 
 
 def test_a_fixed_alias_ignores_the_using_argument() -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     signal.connect(make("sync", log, "deferred"), on_commit="other", weak=False)
     with transaction.atomic(using="other"):
         signal.send(sender=None, using="default")
@@ -201,12 +211,11 @@ def test_on_commit_must_be_a_bool_or_an_alias() -> None:
 
 
 def test_a_once_receiver_is_not_used_up_by_a_rolled_back_send() -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     deferred = make("sync", log, "deferred")
     signal.connect(deferred, once=True, on_commit=True)
-    with pytest.raises(ZeroDivisionError), transaction.atomic():
-        signal.send(sender=None)
-        _ = 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        send_then_roll_back(signal)
     assert signal.has_listeners()
     with transaction.atomic():
         signal.send(sender=None)
@@ -256,7 +265,7 @@ def test_async_after_commit_receiver_of_a_commit_in_a_worker_thread_runs_on_the_
 async def test_asend_runs_after_commit_receivers_in_their_place_outside_a_transaction(
     kind: str,
 ) -> None:
-    signal, log = Signal(), []
+    signal, log = Signal(), list[str]()
     first = make("async", log, "first")
     deferred = make(kind, log, "deferred")
     last = make("sync", log, "last")
@@ -275,8 +284,12 @@ async def test_asend_runs_after_commit_receivers_in_their_place_outside_a_transa
 
 @pytest.mark.anyio
 async def test_a_concurrent_tier_reports_its_after_commit_receiver_in_place() -> None:
-    signal, log = Signal(concurrent=True), []
-    one, deferred, two = make("async", log, "one"), make("sync", log, "d"), make("async", log, "two")
+    signal, log = Signal(concurrent=True), list[str]()
+    one, deferred, two = (
+        make("async", log, "one"),
+        make("sync", log, "d"),
+        make("async", log, "two"),
+    )
     signal.connect(one)
     signal.connect(deferred, on_commit=True)
     signal.connect(two)

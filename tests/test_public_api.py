@@ -43,7 +43,7 @@ def test_all_lists_every_public_attribute() -> None:
 
 def test_all_exports_the_documented_api() -> None:
     expected = {
-        "DEFERRED",
+        "AFTER_COMMIT",
         "AsyncSendError",
         "DuplicateReceiverWarning",
         "EventbusError",
