@@ -52,28 +52,48 @@ class Plan:
 
     Attributes:
         records: every live record, in the order receivers are called.
-        fast: when every receiver is a plain sync one (no ``once``), their
-            dereferencing callables; the send loop then needs nothing else.
+        fast: when every receiver is a plain sync one (no ``once``, no
+            ``on_commit``) and some are weakly held, their dereferencing
+            callables; the send loop then needs nothing else.
+        strong: the same case when every receiver is strongly held: the
+            receivers themselves, so the send loop does not even dereference.
         steps: ``(SYNC | ASYNC, records)`` runs of consecutive receivers of one
             kind: one thread hop (``asend``) or loop entry (``send``) each.
-        tier_steps: the same walk for concurrent signals: a ``TIER`` step is a
+        tier_steps: the same walk for concurrent signals (empty for others): a ``TIER`` step is a
             group of equal-priority receivers, with at least one async, that
             run concurrently; other receivers form ``SYNC``/``ASYNC`` runs.
         has_async: whether any receiver is async.
     """
 
-    __slots__ = ("fast", "has_async", "records", "steps", "tier_steps")
+    __slots__ = ("fast", "has_async", "records", "steps", "strong", "tier_steps")
 
-    def __init__(self, records: tuple[Record, ...]) -> None:
+    def __init__(self, records: tuple[Record, ...], concurrent: bool = False) -> None:
         self.records = records
         self.has_async = any(r.is_async for r in records)
         plain = not self.has_async and all(r.once is None and r.on_commit is False for r in records)
-        self.fast: tuple[Callable[[], Any], ...] | None = (
-            tuple(r.deref for r in records) if plain else None
+        # Holding receivers strongly here is only allowed when their records do
+        # too (weak=False): a plan must never keep a weak receiver alive.
+        all_strong = all(not r.weak for r in records)
+        self.strong: tuple[Receiver, ...] | None = (
+            tuple(r.raw for r in records) if plain and all_strong else None
         )
-        self.steps = _runs((_kind(r), (r,)) for r in records)
-        tiers = (tuple(g) for _, g in itertools.groupby(records, operator.attrgetter("priority")))
-        self.tier_steps = _runs(_tier_step(tier) for tier in tiers)
+        self.fast: tuple[Callable[[], Any], ...] | None = (
+            tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
+            if plain and not all_strong
+            else None
+        )
+        kinds = {_kind(r) for r in records}
+        if len(kinds) == 1:
+            # One kind throughout (the common case): one run, sharing the tuple.
+            self.steps: tuple[Step, ...] = ((SYNC if DEFER in kinds else kinds.pop(), records),)
+        else:
+            self.steps = _runs((_kind(r), (r,)) for r in records)
+        self.tier_steps: tuple[Step, ...] = ()
+        if concurrent:
+            tiers = (
+                tuple(g) for _, g in itertools.groupby(records, operator.attrgetter("priority"))
+            )
+            self.tier_steps = _runs(_tier_step(tier) for tier in tiers)
 
 
 def _kind(record: Record) -> int:
@@ -97,15 +117,17 @@ def _runs(steps: Iterable[Step]) -> tuple[Step, ...]:
     neighbouring run instead of splitting it; a run of nothing but them is
     handled like a sync run.
     """
-    merged: list[Step] = []
+    merged: list[tuple[int, list[Record]]] = []
     for kind, records in steps:
         if merged and TIER not in (kind, merged[-1][0]):
             last_kind, last_records = merged[-1]
             if kind == DEFER or last_kind in (DEFER, kind):
-                merged[-1] = (last_kind if kind == DEFER else kind, last_records + records)
+                last_records.extend(records)
+                if kind != DEFER:
+                    merged[-1] = (kind, last_records)
                 continue
-        merged.append((kind, records))
-    return tuple((SYNC if kind == DEFER else kind, records) for kind, records in merged)
+        merged.append((kind, list(records)))
+    return tuple((SYNC if kind == DEFER else kind, tuple(records)) for kind, records in merged)
 
 
 EMPTY_PLAN = Plan(())

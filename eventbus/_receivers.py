@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
-import itertools
 import threading
 import weakref
 from collections.abc import Callable, Hashable
@@ -66,6 +65,11 @@ def validate(receiver: object, priority: object) -> None:
             f"priority must be an int, not {type(priority).__name__} "
             f"({priority!r}), for receiver {describe(receiver)}."
         )
+    function = getattr(receiver, "__func__", receiver)
+    if inspect.isfunction(function) and function.__code__.co_flags & inspect.CO_VARKEYWORDS:
+        # Plain functions and methods: the code flags answer it, without
+        # building a signature (which also gives the function an annotations dict).
+        return
     try:
         signature = inspect.signature(receiver)
     except (TypeError, ValueError):
@@ -125,10 +129,12 @@ class WeakSuspect:
     lineno: int | None
 
 
-#: Weak connections of likely-transient receivers, with a weak reference to each
-#: receiver; bounded so that connecting closures in a loop cannot grow it forever.
-_weak_connections: collections.deque[tuple[weakref.ref[Any], WeakSuspect]] = collections.deque(
-    maxlen=1000
+#: Weak connections of likely-transient receivers: (receiver ref, signal ref,
+#: code object or the receiver's location, kind). Strings are made only when a
+#: check asks, and the code object is shared by every closure of one ``def``.
+#: Bounded: connecting closures in a loop cannot grow it without limit.
+_weak_connections: collections.deque[tuple[weakref.ref[Any], weakref.ref[Any], Any, str]] = (
+    collections.deque(maxlen=256)
 )
 
 
@@ -138,7 +144,29 @@ def weak_suspects() -> list[WeakSuspect]:
     Only collected ones are reported: a closure the caller keeps alive stays
     connected and is fine.
     """
-    return [suspect for ref, suspect in tuple(_weak_connections) if ref() is None]
+    found = []
+    for receiver_ref, signal_ref, where, kind in tuple(_weak_connections):
+        if receiver_ref() is not None:
+            continue
+        if isinstance(where, tuple):
+            module, qualname, lineno = where
+        else:
+            module, qualname, lineno = _code_location(where)
+        found.append(
+            WeakSuspect(
+                signal=repr(signal_ref()),
+                receiver=f"{module}.{qualname}",
+                kind=kind,
+                module=module,
+                lineno=lineno,
+            )
+        )
+    return found
+
+
+def _code_location(code: Any) -> tuple[str, str, int | None]:
+    module = getattr(inspect.getmodule(code), "__name__", "?")
+    return (module, code.co_qualname, code.co_firstlineno)
 
 
 def clear_weak_suspects() -> None:
@@ -165,56 +193,33 @@ def note_weak_connection(signal: object, receiver: object) -> None:
     if kind is None:
         return
     try:
-        ref = weakref.ref(receiver)
+        receiver_ref = weakref.ref(receiver)
+        signal_ref = weakref.ref(signal)
     except TypeError:
-        return  # build_record will refuse it with a clear error
-    module, qualname, lineno = location(receiver)
-    _weak_connections.append(
-        (
-            ref,
-            WeakSuspect(
-                signal=repr(signal),
-                receiver=f"{module}.{qualname}",
-                kind=kind,
-                module=module,
-                lineno=lineno,
-            ),
-        )
-    )
-
-
-_sequence = itertools.count()
-
-
-def next_seq() -> int:
-    """A connection sequence number, increasing across all signals."""
-    return next(_sequence)
+        return  # build_record refuses an unweakrefable receiver with a clear error
+    target = getattr(receiver, "__func__", receiver)
+    code = getattr(target, "__code__", None)
+    where: Any = code if kind != "functools.partial" and code is not None else location(receiver)
+    _weak_connections.append((receiver_ref, signal_ref, where, kind))
 
 
 class Record:
-    """One connection of one receiver, immutable once built.
+    """One connection of one receiver.
 
-    ``deref`` returns the live receiver or ``None``; for a strong connection it
-    is a C-level callable that always returns the receiver, so the send loop can
-    treat strong and weak connections alike without a branch.
+    Kept small (it is paid per connected receiver): where the receiver is
+    defined is looked up from the live receiver when asked, and connection
+    order is the position in the signal's list, not a stored number.
     """
 
     __slots__ = (
-        "deref",
         "dispatch_uid",
         "is_async",
         "key",
-        "lineno",
-        "module",
         "on_commit",
         "once",
         "priority",
-        "qualname",
         "raw",
-        "sender_key",
         "sender_ref",
-        "seq",
-        "sort_key",
         "weak",
     )
 
@@ -226,51 +231,64 @@ class Record:
         is_async: bool,
         sender_ref: weakref.ref[Any] | None,
         priority: int,
-        once: bool,
+        once: bool | threading.Lock | None,
         dispatch_uid: Hashable | None,
-        location: tuple[str, str, int | None],
-        seq: int | None = None,
         on_commit: bool | str = False,
     ) -> None:
         self.key = key
-        self.sender_key: ObjectId = key[1]
         #: What Django itself would store: the weak reference, or the receiver.
         self.raw = raw
         self.weak = isinstance(raw, weakref.ReferenceType)
-        self.deref: Callable[[], Any] = raw if self.weak else itertools.repeat(raw).__next__
         self.is_async = is_async
         self.sender_ref = sender_ref
         self.priority = priority
-        self.seq = next_seq() if seq is None else seq
-        self.sort_key = (-priority, self.seq)
         #: A lock claimed by the one call a ``once=True`` receiver gets; never released.
-        self.once: threading.Lock | None = threading.Lock() if once else None
+        self.once: threading.Lock | None = (
+            threading.Lock() if once is True else once if isinstance(once, LockType) else None
+        )
         self.dispatch_uid = dispatch_uid
         #: False, True (follow the send's ``using``) or a database alias.
         self.on_commit = on_commit
-        self.module, self.qualname, self.lineno = location
+
+    @property
+    def sender_key(self) -> ObjectId:
+        """The identity of the sender filter (``NONE_ID`` for every sender)."""
+        return self.key[1]
+
+    def deref(self) -> Any:
+        """The live receiver, or ``None`` once a weakly held one is collected."""
+        return self.raw() if self.weak else self.raw
 
     def alive(self) -> bool:
         if self.deref() is None:
             return False
         return self.sender_ref is None or self.sender_ref() is not None
 
-    def reordered(self, seq: int) -> Record:
-        """A copy of this record at another position (same priority, same flags)."""
-        twin = Record(
+    def rebound(self, on_dead: Callable[[Any], None]) -> Record | None:
+        """A copy for another signal, its weak references calling that signal's ``on_dead``."""
+        receiver = self.deref()
+        sender = self.sender_ref() if self.sender_ref is not None else None
+        if receiver is None or (self.sender_ref is not None and sender is None):
+            return None
+        return Record(
             key=self.key,
-            raw=self.raw,
+            raw=_weakly(receiver, on_dead) if self.weak else receiver,
             is_async=self.is_async,
-            sender_ref=self.sender_ref,
+            sender_ref=None if sender is None else weakref.ref(sender, on_dead),
             priority=self.priority,
-            once=False,
+            once=self.once is not None,
             dispatch_uid=self.dispatch_uid,
-            location=(self.module, self.qualname, self.lineno),
-            seq=seq,
             on_commit=self.on_commit,
         )
-        twin.once = self.once
-        return twin
+
+
+LockType = type(threading.Lock())
+
+
+def _weakly(receiver: Any, on_dead: Callable[[Any], None]) -> weakref.ref[Any]:
+    if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
+        return weakref.WeakMethod(receiver, on_dead)
+    return weakref.ref(receiver, on_dead)
 
 
 def build_record(
@@ -285,17 +303,15 @@ def build_record(
     on_commit: bool | str = False,
 ) -> Record:
     """Make the record for a ``Signal.connect()`` call (after validation)."""
+    sender_id = NONE_ID if sender is None else make_id(sender)  # share the common one
     if dispatch_uid:
-        key: LookupKey = (dispatch_uid, make_id(sender))
+        key: LookupKey = (dispatch_uid, sender_id)
     else:
-        key = (make_id(receiver), make_id(sender))
+        key = (make_id(receiver), sender_id)
     raw: Any = receiver
     if weak:
         try:
-            if hasattr(receiver, "__self__") and hasattr(receiver, "__func__"):
-                raw = weakref.WeakMethod(receiver, on_dead)
-            else:
-                raw = weakref.ref(receiver, on_dead)
+            raw = _weakly(receiver, on_dead)
         except TypeError as exc:
             raise TypeError(
                 f"Cannot hold receiver {describe(receiver)} weakly: "
@@ -316,13 +332,12 @@ def build_record(
         priority=priority,
         once=once,
         dispatch_uid=dispatch_uid or None,
-        location=location(receiver),
         on_commit=on_commit,
     )
 
 
 def record_from_django_entry(
-    entry: tuple[Any, ...], seq: int, *, on_dead: Callable[[Any], None]
+    entry: tuple[Any, ...], *, on_dead: Callable[[Any], None]
 ) -> Record | None:
     """Adopt a tuple in Django's own ``Signal.receivers`` format, or ``None`` if it is dead.
 
@@ -342,13 +357,11 @@ def record_from_django_entry(
             f"Cannot adopt {entry!r} as a receiver entry: expected Django's "
             "(lookup_key, receiver, is_async) or (lookup_key, receiver, sender_ref, is_async)."
         )
-    live = raw
     if isinstance(raw, weakref.ReferenceType):
         live = raw()
         if live is None:
             return None
-        is_method = hasattr(live, "__self__") and hasattr(live, "__func__")
-        raw = weakref.WeakMethod(live, on_dead) if is_method else weakref.ref(live, on_dead)
+        raw = _weakly(live, on_dead)
     if sender_ref is not None:
         sender = sender_ref()
         if sender is None:
@@ -362,8 +375,6 @@ def record_from_django_entry(
         priority=0,
         once=False,
         dispatch_uid=None,
-        location=location(live),
-        seq=seq,
     )
 
 
@@ -410,6 +421,7 @@ class ReceiverInfo:
 
 
 def info(record: Record, receiver: Receiver) -> ReceiverInfo:
+    module, qualname, lineno = location(receiver)
     specific = record.sender_key != NONE_ID
     return ReceiverInfo(
         receiver=receiver,
@@ -421,7 +433,7 @@ def info(record: Record, receiver: Receiver) -> ReceiverInfo:
         dispatch_uid=record.dispatch_uid,
         sender=record.sender_ref() if record.sender_ref is not None else None,
         sender_id=record.sender_key if specific else None,
-        module=record.module,
-        qualname=record.qualname,
-        lineno=record.lineno,
+        module=module,
+        qualname=qualname,
+        lineno=lineno,
     )

@@ -27,7 +27,6 @@ from ._receivers import (
     describe,
     info,
     make_id,
-    next_seq,
     note_weak_connection,
     record_from_django_entry,
     validate,
@@ -43,8 +42,9 @@ logger = logging.getLogger("django.dispatch")
 _DJANGO_6 = django.VERSION >= (6, 0)
 
 
-def _sort_key(record: Record) -> tuple[int, int]:
-    return record.sort_key
+def _rank(record: Record) -> int:
+    """Sort key of the records list: higher priority first (ties keep list order)."""
+    return -record.priority
 
 
 class Signal(django.dispatch.Signal):
@@ -105,6 +105,8 @@ class Signal(django.dispatch.Signal):
         #: number of distinct senders.
         self.sender_receivers_cache: dict[Any, _dispatch.Plan] = {}
         self._dead_receivers = False
+        # One bound method for every weak reference's callback, not one each.
+        self._on_dead = self._flag_dead_receivers
         self._records: list[Record] = []
         self._by_key: dict[LookupKey, Record] = {}
         self._sender_keys: dict[ObjectId, int] = {}
@@ -198,14 +200,16 @@ class Signal(django.dispatch.Signal):
             dispatch_uid=dispatch_uid,
             priority=priority,
             once=once,
-            on_dead=self._flag_dead_receivers,
+            on_dead=self._on_dead,
             on_commit=on_commit,
         )
         with self.lock:
             self._prune()
             existing = self._by_key.get(record.key)
             if existing is None:
-                bisect.insort(self._records, record, key=_sort_key)
+                # After every receiver of the same priority: connection order.
+                index = bisect.bisect_right(self._records, -priority, key=_rank)
+                self._records.insert(index, record)
                 self._index(record)
                 self._changed()
         if existing is None:
@@ -295,8 +299,8 @@ class Signal(django.dispatch.Signal):
             self._sender_keys[record.sender_key] = self._sender_keys.get(record.sender_key, 0) + 1
 
     def _remove(self, record: Record) -> None:
-        index = bisect.bisect_left(self._records, record.sort_key, key=_sort_key)
-        del self._records[index]
+        start = bisect.bisect_left(self._records, -record.priority, key=_rank)
+        del self._records[self._records.index(record, start)]
         del self._by_key[record.key]
         if record.sender_key != NONE_ID:
             left = self._sender_keys[record.sender_key] - 1
@@ -360,30 +364,28 @@ class Signal(django.dispatch.Signal):
         for entry in entries:
             record: Record | None
             own = getattr(entry, "record", None)
-            record = (
-                own.reordered(next_seq())
-                if isinstance(own, Record)
-                else record_from_django_entry(
-                    tuple(entry), next_seq(), on_dead=self._flag_dead_receivers
-                )
-            )
+            if not isinstance(own, Record):
+                record = record_from_django_entry(tuple(entry), on_dead=self._on_dead)
+            elif entry.signal is self:
+                record = own
+            else:  # taken from another eventbus signal
+                record = own.rebound(self._on_dead)
             if record is not None and record.key not in seen:
                 seen.add(record.key)
                 records.append(record)
-        records.sort(key=_sort_key)
+        records.sort(key=_rank)  # stable: the list order is the connection order
         with self.lock:
             self._dead_receivers = False
             self._replace_all(records)
         self._receivers_changed()
 
-    @staticmethod
-    def _entry(record: Record) -> tuple[Any, ...]:
+    def _entry(self, record: Record) -> tuple[Any, ...]:
         values: tuple[Any, ...]
         if _DJANGO_6:
             values = (record.key, record.raw, record.sender_ref, record.is_async)
         else:
             values = (record.key, record.raw, record.is_async)
-        return _DjangoEntry(values, record)
+        return _DjangoEntry(values, record, self)
 
     # -- looking receivers up -----------------------------------------------------
 
@@ -395,7 +397,7 @@ class Signal(django.dispatch.Signal):
         if self._custom_live_receivers:
             if self._muted:
                 return _dispatch.EMPTY_PLAN
-            return _dispatch.Plan(self._records_via_live_receivers(sender))
+            return _dispatch.Plan(self._records_via_live_receivers(sender), self.concurrent)
         key = make_id(sender)
         if key not in self._sender_keys:
             # No receiver is specific to this sender: it shares the plan of
@@ -407,7 +409,11 @@ class Signal(django.dispatch.Signal):
             self._prune()
             if key not in self._sender_keys:
                 key = NONE_ID
-            plan = _dispatch.EMPTY_PLAN if self._muted else _dispatch.Plan(self._matching(key))
+            plan = (
+                _dispatch.EMPTY_PLAN
+                if self._muted
+                else _dispatch.Plan(self._matching(key), self.concurrent)
+            )
             if isinstance(key, int):
                 self.sender_receivers_cache[key] = plan
                 # A receiver collected while the plan was built flags the
@@ -444,7 +450,7 @@ class Signal(django.dispatch.Signal):
                         dispatch_uid=None,
                         priority=0,
                         once=False,
-                        on_dead=self._flag_dead_receivers,
+                        on_dead=self._on_dead,
                     )
                 )
         return tuple(records)
@@ -524,15 +530,23 @@ class Signal(django.dispatch.Signal):
         """
         if not self._records:
             return []
-        plan = self.sender_receivers_cache.get(id(sender)) or self._plan_slow(sender)
-        fast = plan.fast
-        if fast is None:
-            return _dispatch.send_plan(self, plan, sender, named, False)
+        try:
+            plan = self.sender_receivers_cache[id(sender)]
+        except KeyError:
+            plan = self._plan_slow(sender)
         responses = []
-        for deref in fast:
-            receiver = deref()
-            if receiver is not None:
-                responses.append((receiver, receiver(signal=self, sender=sender, **named)))
+        fast = plan.fast
+        if fast is not None:
+            for deref in fast:
+                receiver = deref()
+                if receiver is not None:
+                    responses.append((receiver, receiver(signal=self, sender=sender, **named)))
+            return responses
+        strong = plan.strong
+        if strong is None:
+            return _dispatch.send_plan(self, plan, sender, named, False)
+        for receiver in strong:
+            responses.append((receiver, receiver(signal=self, sender=sender, **named)))
         return responses
 
     def send_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
@@ -647,10 +661,12 @@ class _DjangoEntry(tuple[Any, ...]):
     """A tuple in Django's ``receivers`` format that remembers its eventbus record."""
 
     record: Record
+    signal: Signal
 
-    def __new__(cls, values: tuple[Any, ...], record: Record) -> _DjangoEntry:
+    def __new__(cls, values: tuple[Any, ...], record: Record, signal: Signal) -> _DjangoEntry:
         entry = super().__new__(cls, values)
         entry.record = record
+        entry.signal = signal
         return entry
 
 

@@ -304,7 +304,7 @@ def test_plain_sends_keep_their_fast_path_with_no_after_commit_receiver() -> Non
     signal.connect(make("sync", [], "plain"), weak=False)
     signal.send(sender=None)
     plan = signal.sender_receivers_cache[id(None)]
-    assert plan.fast is not None
+    assert plan.strong is not None
     signal.connect(make("sync", [], "deferred"), on_commit=True, weak=False)
     signal.send(sender=None)
-    assert signal.sender_receivers_cache[id(None)].fast is None
+    assert signal.sender_receivers_cache[id(None)].strong is None
