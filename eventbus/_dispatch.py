@@ -57,6 +57,8 @@ class Plan:
             callables; the send loop then needs nothing else.
         strong: the same case when every receiver is strongly held: the
             receivers themselves, so the send loop does not even dereference.
+        async_fast: when every receiver is a plain async one, their
+            dereferencing callables, for the ``asend`` loop.
         steps: ``(SYNC | ASYNC, records)`` runs of consecutive receivers of one
             kind: one thread hop (``asend``) or loop entry (``send``) each.
         tier_steps: the same walk for concurrent signals (empty for others): a ``TIER`` step is a
@@ -65,7 +67,7 @@ class Plan:
         has_async: whether any receiver is async.
     """
 
-    __slots__ = ("fast", "has_async", "records", "steps", "strong", "tier_steps")
+    __slots__ = ("async_fast", "fast", "has_async", "records", "steps", "strong", "tier_steps")
 
     def __init__(self, records: tuple[Record, ...], concurrent: bool = False) -> None:
         self.records = records
@@ -80,6 +82,13 @@ class Plan:
         self.fast: tuple[Callable[[], Any], ...] | None = (
             tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
             if plain and not all_strong
+            else None
+        )
+        # The asend counterpart: every receiver async, no once, no on_commit.
+        all_async = all(r.is_async and r.once is None and r.on_commit is False for r in records)
+        self.async_fast: tuple[Callable[[], Any], ...] | None = (
+            tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
+            if all_async and records
             else None
         )
         kinds = {_kind(r) for r in records}

@@ -580,7 +580,19 @@ class Signal(django.dispatch.Signal):
         """
         if not self._records:
             return []
-        plan = self.sender_receivers_cache.get(id(sender)) or self._plan_slow(sender)
+        try:
+            plan = self.sender_receivers_cache[id(sender)]
+        except KeyError:
+            plan = self._plan_slow(sender)
+        fast = plan.async_fast
+        if fast is not None and not self.concurrent:
+            responses = []
+            for deref in fast:
+                receiver = deref()
+                if receiver is not None:
+                    response = await receiver(signal=self, sender=sender, **named)
+                    responses.append((receiver, response))
+            return responses
         if not plan.records:
             return []
         return await _dispatch.asend_plan(self, plan, sender, named, False)
