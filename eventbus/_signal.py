@@ -534,19 +534,41 @@ class Signal(django.dispatch.Signal):
             plan = self.sender_receivers_cache[id(sender)]
         except KeyError:
             plan = self._plan_slow(sender)
-        responses = []
+        responses: list[tuple[Receiver, Any]] = []
         fast = plan.fast
         if fast is not None:
-            for deref in fast:
-                receiver = deref()
-                if receiver is not None:
+            # EAFP: calling a collected receiver (None) raises TypeError, which
+            # costs nothing until it happens; a None check per receiver would.
+            receiver = None
+            try:
+                for deref in fast:
+                    receiver = deref()
                     responses.append((receiver, receiver(signal=self, sender=sender, **named)))
+            except TypeError:
+                if receiver is not None:
+                    raise  # the receiver's own TypeError, unchanged
+                return self._send_past_dead(fast, deref, responses, sender, named)
             return responses
         strong = plan.strong
         if strong is None:
             return _dispatch.send_plan(self, plan, sender, named, False)
         for receiver in strong:
             responses.append((receiver, receiver(signal=self, sender=sender, **named)))
+        return responses
+
+    def _send_past_dead(
+        self,
+        fast: tuple[Callable[[], Any], ...],
+        dead: Callable[[], Any],
+        responses: list[tuple[Receiver, Any]],
+        sender: Any,
+        named: dict[str, Any],
+    ) -> list[tuple[Receiver, Any]]:
+        """Finish a fast send after ``dead``, a receiver collected since the plan was cached."""
+        for deref in fast[fast.index(dead) + 1 :]:
+            receiver = deref()
+            if receiver is not None:
+                responses.append((receiver, receiver(signal=self, sender=sender, **named)))
         return responses
 
     def send_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:

@@ -492,3 +492,40 @@ def test_signal_whose_receivers_were_all_disconnected_builds_no_plan(
     assert dispatch(signal, how) == []
     assert signal.sender_receivers_cache == {}
     assert not signal.has_listeners()
+
+
+def test_a_receiver_collected_while_a_cached_plan_still_lists_it_is_skipped() -> None:
+    """The fast send loop survives a plan that outlived one of its weak receivers."""
+    signal = eventbus.Signal()
+
+    def first(sender: object, **kwargs: object) -> str:
+        return "first"
+
+    def doomed(sender: object, **kwargs: object) -> str:
+        return "doomed"
+
+    def last(sender: object, **kwargs: object) -> str:
+        return "last"
+
+    for receiver in (first, doomed, last):
+        signal.connect(receiver)
+    signal.send(sender=None)
+    stale = signal.sender_receivers_cache[id(None)]
+    del doomed, receiver
+    gc.collect()
+    # As if a send had picked the plan up just before the collection cleared it.
+    signal.sender_receivers_cache[id(None)] = stale
+    assert [response for _, response in signal.send(sender=None)] == ["first", "last"]
+
+
+def test_a_type_error_raised_by_a_receiver_propagates_unchanged_from_the_fast_loop() -> None:
+    signal = eventbus.Signal()
+    error = TypeError("the receiver's own")
+
+    def failing(sender: object, **kwargs: object) -> None:
+        raise error
+
+    signal.connect(failing)
+    with pytest.raises(TypeError) as raised:
+        signal.send(sender=None)
+    assert raised.value is error
