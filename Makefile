@@ -180,6 +180,41 @@ test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg docs ## THE test comman
 	fi
 
 # --------------------------------------------------------------------------
+# Benchmarks (python -m benchmarks; see docs/benchmarks.md)
+# --------------------------------------------------------------------------
+
+BENCH_RESULTS := benchmarks/results
+BENCH_QUICK_DIR ?= $(or $(TMPDIR),/tmp)/eventbus-bench-quick
+BENCH_DEPS_OK := import blinker, psygnal, matplotlib
+
+# $(call bench_leg,PYTHON,EXTRAS,DJANGO_PIN,BENCH_ARGS): install the bench extra
+# into the leg's virtualenv if it is missing, then run the suite there.
+define bench_leg
+$(1) -c '$(BENCH_DEPS_OK)' 2>/dev/null || $(1) -m pip install $(PIP_FLAGS) -e '.[$(2),bench]' '$(3)'; \
+echo '$(1) -m benchmarks $(4)'; \
+$(1) -m benchmarks $(4)
+endef
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks on both legs (a few minutes each); rewrites docs/benchmarks.md + charts
+	@$(call bench_leg,$(PY),dev,$(DJANGO_DJ52),--json $(BENCH_RESULTS)/dj52.json)
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); else \
+	  $(MAKE) --no-print-directory $(STAMP_DJ61); \
+	  $(call bench_leg,$(PY_DJ61),test,$(DJANGO_DJ61),--json $(BENCH_RESULTS)/dj61.json); \
+	fi
+	$(PY) -m benchmarks --render docs/benchmarks.md $(BENCH_RESULTS)/dj52.json $(BENCH_RESULTS)/dj61.json
+
+.PHONY: bench-quick
+bench-quick: $(STAMP) ## Quick benchmarks on both legs (< 1 minute each) into BENCH_QUICK_DIR; docs untouched
+	@mkdir -p '$(BENCH_QUICK_DIR)'; rm -f '$(BENCH_QUICK_DIR)/dj52.json' '$(BENCH_QUICK_DIR)/dj61.json'
+	@$(call bench_leg,$(PY),dev,$(DJANGO_DJ52),--quick --json '$(BENCH_QUICK_DIR)/dj52.json')
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); else \
+	  $(MAKE) --no-print-directory $(STAMP_DJ61); \
+	  $(call bench_leg,$(PY_DJ61),test,$(DJANGO_DJ61),--quick --json '$(BENCH_QUICK_DIR)/dj61.json'); \
+	fi
+	$(PY) -m benchmarks --render '$(BENCH_QUICK_DIR)/benchmarks.md' '$(BENCH_QUICK_DIR)/dj52.json' '$(BENCH_QUICK_DIR)/dj61.json'
+
+# --------------------------------------------------------------------------
 # Misc
 # --------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ logger = logging.getLogger("django.dispatch")
 
 _DJANGO_6 = django.VERSION >= (6, 0)
 
+#: How many senders' plans a signal caches at most; beyond it the cache starts over.
+SENDER_CACHE_LIMIT = 1024
+
 
 def _rank(record: Record) -> int:
     """Sort key of the records list: higher priority first (ties keep list order)."""
@@ -399,27 +402,33 @@ class Signal(django.dispatch.Signal):
                 return _dispatch.EMPTY_PLAN
             return _dispatch.Plan(self._records_via_live_receivers(sender), self.concurrent)
         key = make_id(sender)
-        if key not in self._sender_keys:
-            # No receiver is specific to this sender: it shares the plan of
-            # "every sender", cached under id(None), and gets no entry of its own.
-            plan = self.sender_receivers_cache.get(NONE_ID)
-            if plan is not None:
-                return plan
         with self.lock:
             self._prune()
-            if key not in self._sender_keys:
-                key = NONE_ID
-            plan = (
-                _dispatch.EMPTY_PLAN
-                if self._muted
-                else _dispatch.Plan(self._matching(key), self.concurrent)
-            )
-            if isinstance(key, int):
-                self.sender_receivers_cache[key] = plan
-                # A receiver collected while the plan was built flags the
-                # signal without the lock; never leave such a plan behind.
-                if self._dead_receivers:
-                    self.sender_receivers_cache.pop(key, None)
+            cache = self.sender_receivers_cache
+            # A sender without receivers of its own shares the "every sender"
+            # plan, cached under id(None); it is also cached under its own id so
+            # its next sends hit at once, within a bound, because senders may be
+            # short-lived instances (any change clears the cache, so an id
+            # reused by a new object never sees a stale plan).
+            plan_key = key if key in self._sender_keys else NONE_ID
+            plan = cache.get(plan_key)
+            if plan is None:
+                plan = (
+                    _dispatch.EMPTY_PLAN
+                    if self._muted
+                    else _dispatch.Plan(self._matching(plan_key), self.concurrent)
+                )
+                if isinstance(plan_key, int):
+                    cache[plan_key] = plan
+            if isinstance(key, int) and key != plan_key:
+                if len(cache) >= SENDER_CACHE_LIMIT:
+                    cache.clear()
+                    cache[NONE_ID] = plan
+                cache[key] = plan
+            # A receiver collected while the plan was built flags the signal
+            # without the lock; never leave such a plan behind.
+            if self._dead_receivers:
+                cache.clear()
         return plan
 
     def _matching(self, key: ObjectId) -> tuple[Record, ...]:

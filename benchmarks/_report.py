@@ -1,0 +1,249 @@
+"""Tables of a result document: plain text for the terminal, Markdown for the docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._targets import TARGETS, evaluate
+from ._text import DASH, TIMES, duration
+from ._timing import CaseResult, ratio, stats
+
+__all__ = [
+    "TITLES",
+    "markdown_environment",
+    "markdown_hops",
+    "markdown_memory",
+    "markdown_results",
+    "markdown_targets",
+    "terminal",
+]
+
+
+Result = dict[str, Any]
+
+#: Scenario keys -> titles, in report order.
+TITLES = {
+    "send": "`send` to N sync receivers",
+    "send_robust": "`send_robust` to N sync receivers",
+    "asend": "`asend` to N async receivers",
+    "asend_sync": "`asend` to N sync receivers (thread hop)",
+    "send_async": "`send` to N async receivers from a sync thread (loop entry)",
+    "mixed_send_grouped": "`send`, N mixed receivers, grouped (all sync, then all async)",
+    "mixed_send_alternating": "`send`, N mixed receivers, alternating (sync, async, ...)",
+    "mixed_asend_grouped": "`asend`, N mixed receivers, grouped",
+    "mixed_asend_alternating": "`asend`, N mixed receivers, alternating",
+    "connect": "connect N receivers",
+    "disconnect": "disconnect N receivers (in connection order)",
+    "save": "`Model.save()` with one `post_save` receiver",
+}
+
+
+def _scenarios(result: Result) -> list[str]:
+    present = {g["scenario"] for g in result["groups"]}
+    return [key for key in TITLES if key in present] + sorted(present - set(TITLES))
+
+
+def _groups(result: Result, scenario: str) -> list[dict[str, Any]]:
+    return [g for g in result["groups"] if g["scenario"] == scenario]
+
+
+def _case_line(name: str, case: CaseResult, base: CaseResult, width: int) -> str:
+    s = stats(case["samples"])
+    r = ratio(case, base)
+    return (
+        f"  {name:<{width}} {duration(s['median']):>12} {duration(s['min']):>12} "
+        f"{duration(s['max']):>12} {r['median']:>8.2f}{TIMES} ({r['min']:.2f}{DASH}{r['max']:.2f})"
+    )
+
+
+def terminal(result: Result) -> str:
+    """The result as plain-text tables, with the targets at the end."""
+    env = result["environment"]
+    lines = [
+        f"eventbus benchmarks: {env['leg']} (Python {env['python']}, {env['platform']})",
+        "medians (min, max) of interleaved repetitions; ratios are to the named baseline",
+    ]
+    for scenario in _scenarios(result):
+        for found in _groups(result, scenario):
+            cases: dict[str, CaseResult] = found["cases"]
+            base = cases[found["baseline"]]
+            width = max(len(name) for name in cases)
+            title = TITLES.get(scenario, scenario).replace("`", "")
+            lines += [
+                "",
+                f"{title}: N={found['n']:,} ({found['unit']}, {len(base['samples'])} reps; "
+                f"{TIMES} {found['baseline']})",
+                f"  {'':<{width}} {'median':>12} {'min':>12} {'max':>12}",
+            ]
+            lines += [_case_line(name, case, base, width) for name, case in cases.items()]
+    if result["hops"]:
+        lines += ["", "thread hops / loop entries per send (mixed receivers):"]
+        lines += [
+            f"  {h['layout']:<12} N={h['n']:<4} {h['method']:<6} {h['library']:<9} "
+            f"loop entries {h['loop_entries']:>3}  thread hops {h['thread_hops']:>3}"
+            for h in result["hops"]
+        ]
+    memory = result["memory"]
+    if memory:
+        lines += ["", f"memory (bytes per receiver, {memory['receivers']:,} receivers):"]
+        for name, strong in memory["per_receiver_strong"].items():
+            weak = memory["per_receiver_weak"].get(name)
+            weak_text = "n/a" if weak is None else f"{weak:.0f}"
+            growth = memory["growth"].get(name)
+            lines.append(
+                f"  {name:<22} strong {strong:>6.0f}  weak {weak_text:>6}  "
+                f"retained after {memory['growth_sends']:,} sends: {growth} B"
+            )
+    lines += ["", "targets:"]
+    for (what, target, _), verdict in zip(TARGETS, evaluate(result), strict=True):
+        plain = f"{what}: {target}".replace("`", "")
+        lines.append(f"  [{verdict['status']:>4}] {plain}\n         {verdict['detail']}")
+    for note in result["skipped"]:
+        lines.append(f"skipped: {note}")
+    return "\n".join(lines)
+
+
+# -- Markdown -----------------------------------------------------------------------
+
+
+def _row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    return [_row(header), _row("---" for _ in header), *(_row(r) for r in rows)]
+
+
+def markdown_targets(results: Sequence[Result]) -> list[str]:
+    """The targets table: one PASS/FAIL column per leg, with the measured figure."""
+    verdicts = [evaluate(r) for r in results]
+    header = ["What", "Target", *(r["environment"]["leg"] for r in results)]
+    rows = []
+    for index, (what, target, _) in enumerate(TARGETS):
+        cells = [what, target]
+        for leg in verdicts:
+            verdict = leg[index]
+            cells.append(f"**{verdict['status']}** {verdict['detail']}")
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def _cell(case: CaseResult, base: CaseResult, is_base: bool) -> str:
+    s = stats(case["samples"])
+    figure = f"{duration(s['median'])} ({duration(s['min'])}{DASH}{duration(s['max'])})"
+    if is_base:
+        return figure
+    return f"**{ratio(case, base)['median']:.2f}{TIMES}** {figure}"
+
+
+def markdown_results(result: Result) -> list[str]:
+    """One table per scenario: a row per case, a column per N."""
+    lines: list[str] = []
+    for scenario in _scenarios(result):
+        groups = _groups(result, scenario)
+        names: list[str] = []
+        for found in groups:
+            names += [name for name in found["cases"] if name not in names]
+        unit, baseline = groups[0]["unit"], groups[0]["baseline"]
+        header = ["", *(f"N = {g['n']:,}" for g in groups)]
+        rows = []
+        for name in names:
+            cells = [name]
+            for found in groups:
+                case = found["cases"].get(name)
+                base = found["cases"][found["baseline"]]
+                cells.append(DASH if case is None else _cell(case, base, name == baseline))
+            rows.append(cells)
+        lines += [
+            f"#### {TITLES.get(scenario, scenario)}",
+            "",
+            f"Median {unit} (min{DASH}max) of {len(groups[0]['cases'][baseline]['samples'])} "
+            f"repetitions; **ratio** to *{baseline}* in the same run.",
+            "",
+            *_table(header, rows),
+            "",
+        ]
+    return lines
+
+
+def markdown_hops(results: Sequence[Result]) -> list[str]:
+    """Thread hops and loop entries per send, one column pair per leg."""
+    first = next((r for r in results if r["hops"]), None)
+    if first is None:
+        return []
+    header = ["Receivers", "Method", "Library"]
+    for r in results:
+        leg = r["environment"]["leg"]
+        header += [f"loop entries ({leg})", f"thread hops ({leg})"]
+    rows = []
+    for index, hop in enumerate(first["hops"]):
+        cells = [f"{hop['n']} {hop['layout']}", f"`{hop['method']}`", hop["library"]]
+        for r in results:
+            other = r["hops"][index] if index < len(r["hops"]) else None
+            cells += (
+                [DASH, DASH]
+                if other is None
+                else [
+                    str(other["loop_entries"]),
+                    str(other["thread_hops"]),
+                ]
+            )
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def markdown_memory(result: Result) -> list[str]:
+    """Bytes per receiver (strong and weak) and retained bytes after the growth sends."""
+    memory = result["memory"]
+    if not memory:
+        return []
+    sends = f"retained after {memory['growth_sends']:,} sends"
+    header = ["Library", "bytes/receiver (strong)", "bytes/receiver (weak)", sends]
+    rows = []
+    for name, strong in memory["per_receiver_strong"].items():
+        weak = memory["per_receiver_weak"].get(name)
+        growth = memory["growth"].get(name)
+        rows.append(
+            [
+                name,
+                f"{strong:.0f}",
+                "n/a" if weak is None else f"{weak:.0f}",
+                DASH if growth is None else f"{growth:,} B",
+            ]
+        )
+    return _table(header, rows)
+
+
+def _environment_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
+    versions = env["versions"]
+    rows = [("Python", f"{env['python']} ({env['implementation']})")]
+    rows += [
+        (dist, versions.get(dist) or "not installed")
+        for dist in ("django", "asgiref", "anyio", "blinker", "psygnal", "eventbus")
+    ]
+    rows += [
+        ("psygnal compiled", str(env["psygnal_compiled"])),
+        ("platform", env["platform"]),
+        ("CPUs", str(env["cpu_count"])),
+        ("run started (UTC)", env["started"]),
+        ("run took", f"{env.get('duration_s', '?')} s"),
+    ]
+    return rows
+
+
+def markdown_environment(results: Sequence[Result]) -> list[str]:
+    """Versions and platform of each leg."""
+    columns = [_environment_rows(r["environment"]) for r in results]
+    header = ["", *(r["environment"]["leg"] for r in results)]
+    rows = (
+        [
+            [key, *(column[index][1] for column in columns)]
+            for index, (key, _) in enumerate(columns[0])
+        ]
+        if columns
+        else []
+    )
+    rows.append(["mode", *("quick" if r["config"]["quick"] else "full" for r in results)])
+    rows.append(["repetitions", *(str(r["config"]["reps"]) for r in results)])
+    return _table(header, rows)

@@ -1,0 +1,109 @@
+"""Interleaved timing: every case of a group is timed once per repetition, round-robin.
+
+Machines running benchmarks are shared and noisy, so a figure on its own means
+little; what the suite reports are ratios between cases timed in the same run.
+The rules:
+
+* A case is a *timer*: ``timer(batch)`` performs ``batch`` operations and
+  returns the elapsed ``time.perf_counter_ns()``; the sample is that divided by
+  ``batch * ops`` (``ops`` > 1 when one operation is itself a loop, such as
+  connecting 10,000 receivers).
+* Each case is first warmed up and calibrated: its batch grows until one
+  batch takes about ``target_ns`` (cases may fix their batch instead).
+* Then, for each repetition, every case runs one batch, in an order rotated by
+  one per repetition, so no case always runs first or right after another.
+  The garbage collector is collected before and disabled during each batch.
+* A figure is the median (with min and max) of the repetitions; a ratio
+  between two cases is the median of the per-repetition ratios, which cancels
+  drift that affects both cases of one repetition alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypedDict
+
+__all__ = ["Case", "CaseResult", "Stats", "measure", "ratio", "stats"]
+
+Timer = Callable[[int], int]
+
+
+class Stats(TypedDict):
+    """A median with the smallest and largest value it was taken from."""
+
+    median: float
+    min: float
+    max: float
+
+
+class CaseResult(TypedDict):
+    """One case of a group: its batch and one sample (ns per operation) per repetition."""
+
+    batch: int
+    samples: list[float]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A named timer; ``batch`` fixes the batch size, ``ops`` the operations per call."""
+
+    name: str
+    timer: Timer
+    batch: int | None = None
+    ops: int = 1
+
+
+def stats(values: Sequence[float]) -> Stats:
+    """Median, min and max of ``values`` (which must not be empty)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def ratio(numerator: CaseResult, denominator: CaseResult) -> Stats:
+    """The per-repetition ratios ``numerator / denominator`` (paired by repetition)."""
+    pairs = zip(numerator["samples"], denominator["samples"], strict=True)
+    return stats([a / b if b else float("inf") for a, b in pairs])
+
+
+def _timed(case: Case, batch: int) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        elapsed = case.timer(batch)
+    finally:
+        gc.enable()
+    return elapsed / (batch * case.ops)
+
+
+def _calibrate(case: Case, target_ns: int) -> int:
+    """Warm the case up and pick a batch that takes about ``target_ns``."""
+    if case.batch is not None:
+        _timed(case, case.batch)  # warm-up
+        return case.batch
+    batch = 1
+    while True:
+        per_op = _timed(case, batch) * case.ops
+        elapsed = per_op * batch
+        if elapsed >= target_ns or batch >= 10_000_000:
+            break
+        # Grow towards the target, at most tenfold per step (a first call may be slow).
+        batch = min(batch * 10, max(batch * 2, int(target_ns / max(per_op, 1.0))))
+    _timed(case, batch)  # one more warm-up at the final size
+    return batch
+
+
+def measure(cases: Sequence[Case], reps: int, target_ns: int) -> dict[str, CaseResult]:
+    """Time ``cases`` interleaved for ``reps`` repetitions; samples are ns per operation."""
+    batches = [_calibrate(case, target_ns) for case in cases]
+    samples: list[list[float]] = [[] for _ in cases]
+    count = len(cases)
+    for rep in range(reps):
+        for step in range(count):
+            index = (rep + step) % count
+            samples[index].append(_timed(cases[index], batches[index]))
+    return {
+        case.name: {"batch": batch, "samples": found}
+        for case, batch, found in zip(cases, batches, samples, strict=True)
+    }

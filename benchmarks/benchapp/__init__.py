@@ -1,0 +1,1 @@
+"""The one-model Django app the ``Model.save()`` scenario saves (app label ``benchapp``)."""
