@@ -348,7 +348,9 @@ def test_sender_of_an_adopted_django_entry_is_still_held_weakly(kind: str) -> No
     for newcomer in newcomers:
         assert signal.send(newcomer) == [(general, "general")]
         assert [info.receiver for info in signal.receivers_for(newcomer)] == [general]
-    assert dead_id not in signal.sender_receivers_cache
+    # A newcomer may reuse the dead sender's id: then it shares the every-sender plan.
+    cache = signal.sender_receivers_cache
+    assert cache.get(dead_id) in (None, cache.get(id(None)))
     assert log.count("specific") == 1
 
 
