@@ -114,12 +114,6 @@ _MISSED = """\
   convention without keyword arguments, which a drop-in for `django.dispatch` cannot adopt.
   What separates eventbus from the floor at all is one weak-reference dereference per receiver
   (receivers connected with `weak=False` run within a few percent of the floor).
-* **Memory per *strongly* connected receiver.** Weakly connected receivers (the default) cost
-  less than on Django 5.2 and 6.1. Strong ones cost about 55-60 B more than Django's: Django
-  keeps a 3- or 4-tuple in a list and finds duplicates by scanning it, while eventbus keeps a
-  record (priority, `once`, `on_commit`) and an index of lookup keys (a dict entry, about 30 B),
-  which is what makes `connect` 40-50x faster than Django's. What would move it: folding the
-  lookup key into the record and moving the rarely used options to a shared side object.
 """
 
 

@@ -212,13 +212,12 @@ class Record:
     """
 
     __slots__ = (
-        "dispatch_uid",
+        "extra",
+        "first",
         "is_async",
-        "key",
-        "on_commit",
-        "once",
         "priority",
         "raw",
+        "sender_key",
         "sender_ref",
         "weak",
     )
@@ -235,25 +234,41 @@ class Record:
         dispatch_uid: Hashable | None,
         on_commit: bool | str = False,
     ) -> None:
-        self.key = key
+        # The lookup key is kept as its two parts: a catch-all receiver is then
+        # indexed by ``first`` alone, with no tuple to pay for.
+        self.first, self.sender_key = key
         #: What Django itself would store: the weak reference, or the receiver.
         self.raw = raw
         self.weak = isinstance(raw, weakref.ReferenceType)
         self.is_async = is_async
         self.sender_ref = sender_ref
         self.priority = priority
-        #: A lock claimed by the one call a ``once=True`` receiver gets; never released.
-        self.once: threading.Lock | None = (
-            threading.Lock() if once is True else once if isinstance(once, LockType) else None
+        lock = threading.Lock() if once is True else once if isinstance(once, LockType) else None
+        #: The rarely used options, or ``None`` (shared by most records: no cost).
+        self.extra = (
+            _Extra(lock, on_commit, dispatch_uid)
+            if lock is not None or on_commit is not False or dispatch_uid is not None
+            else None
         )
-        self.dispatch_uid = dispatch_uid
-        #: False, True (follow the send's ``using``) or a database alias.
-        self.on_commit = on_commit
 
     @property
-    def sender_key(self) -> ObjectId:
-        """The identity of the sender filter (``NONE_ID`` for every sender)."""
-        return self.key[1]
+    def key(self) -> LookupKey:
+        """Django's lookup key: ``(receiver id or dispatch_uid, sender id)``."""
+        return (self.first, self.sender_key)
+
+    @property
+    def once(self) -> threading.Lock | None:
+        """A lock claimed by the one call a ``once=True`` receiver gets; never released."""
+        return None if self.extra is None else self.extra.once
+
+    @property
+    def on_commit(self) -> bool | str:
+        """False, True (follow the send's ``using``) or a database alias."""
+        return False if self.extra is None else self.extra.on_commit
+
+    @property
+    def dispatch_uid(self) -> Hashable | None:
+        return None if self.extra is None else self.extra.dispatch_uid
 
     def deref(self) -> Any:
         """The live receiver, or ``None`` once a weakly held one is collected."""
@@ -283,6 +298,19 @@ class Record:
 
 
 LockType = type(threading.Lock())
+
+
+class _Extra:
+    """The options few receivers use, kept off ``Record`` to keep records small."""
+
+    __slots__ = ("dispatch_uid", "on_commit", "once")
+
+    def __init__(
+        self, once: threading.Lock | None, on_commit: bool | str, dispatch_uid: Hashable | None
+    ) -> None:
+        self.once = once
+        self.on_commit = on_commit
+        self.dispatch_uid = dispatch_uid
 
 
 def _weakly(receiver: Any, on_dead: Callable[[Any], None]) -> weakref.ref[Any]:

@@ -111,6 +111,9 @@ class Signal(django.dispatch.Signal):
         # One bound method for every weak reference's callback, not one each.
         self._on_dead = self._flag_dead_receivers
         self._records: list[Record] = []
+        # Catch-all receivers are indexed by the first part of their lookup key
+        # alone, sender-specific ones by the whole key.
+        self._by_first: dict[Hashable, Record] = {}
         self._by_key: dict[LookupKey, Record] = {}
         self._sender_keys: dict[ObjectId, int] = {}
         self._muted = 0
@@ -208,7 +211,7 @@ class Signal(django.dispatch.Signal):
         )
         with self.lock:
             self._prune()
-            existing = self._by_key.get(record.key)
+            existing = self._lookup(record.first, record.sender_key)
             if existing is None:
                 # After every receiver of the same priority: connection order.
                 index = bisect.bisect_right(self._records, -priority, key=_rank)
@@ -241,13 +244,10 @@ class Signal(django.dispatch.Signal):
         or by ``dispatch_uid`` and ``sender``. Weakly connected receivers need
         not be disconnected: they disappear when they are garbage collected.
         """
-        if dispatch_uid:
-            key: LookupKey = (dispatch_uid, make_id(sender))
-        else:
-            key = (make_id(receiver), make_id(sender))
+        first = dispatch_uid if dispatch_uid else make_id(receiver)
         with self.lock:
             self._prune()
-            record = self._by_key.get(key)
+            record = self._lookup(first, make_id(sender))
             if record is None:
                 return False
             self._remove(record)
@@ -258,7 +258,7 @@ class Signal(django.dispatch.Signal):
     def _forget(self, record: Record) -> None:
         """Disconnect a ``once`` receiver that has just been claimed."""
         with self.lock:
-            current = self._by_key.get(record.key)
+            current = self._lookup(record.first, record.sender_key)
             if current is None or current.once is not record.once:
                 return
             self._remove(current)
@@ -296,32 +296,49 @@ class Signal(django.dispatch.Signal):
 
     # Helpers below expect ``self.lock`` to be held.
 
+    def _lookup(self, first: Hashable, sender_key: ObjectId) -> Record | None:
+        if sender_key == NONE_ID:
+            return self._by_first.get(first)
+        return self._by_key.get((first, sender_key))
+
     def _index(self, record: Record) -> None:
-        self._by_key[record.key] = record
-        if record.sender_key != NONE_ID:
+        if record.sender_key == NONE_ID:
+            self._by_first[record.first] = record
+        else:
+            self._by_key[record.key] = record
             self._sender_keys[record.sender_key] = self._sender_keys.get(record.sender_key, 0) + 1
 
     def _remove(self, record: Record) -> None:
         start = bisect.bisect_left(self._records, -record.priority, key=_rank)
         del self._records[self._records.index(record, start)]
+        if record.sender_key == NONE_ID:
+            del self._by_first[record.first]
+            return
         del self._by_key[record.key]
-        if record.sender_key != NONE_ID:
-            left = self._sender_keys[record.sender_key] - 1
-            if left:
-                self._sender_keys[record.sender_key] = left
-            else:
-                del self._sender_keys[record.sender_key]
+        left = self._sender_keys[record.sender_key] - 1
+        if left:
+            self._sender_keys[record.sender_key] = left
+        else:
+            del self._sender_keys[record.sender_key]
 
     def _replace_all(self, records: list[Record]) -> None:
+        by_first: dict[Hashable, Record] = {}
         by_key: dict[LookupKey, Record] = {}
         sender_keys: dict[ObjectId, int] = {}
         for record in records:
-            by_key[record.key] = record
-            if record.sender_key != NONE_ID:
+            if record.sender_key == NONE_ID:
+                by_first[record.first] = record
+            else:
+                by_key[record.key] = record
                 sender_keys[record.sender_key] = sender_keys.get(record.sender_key, 0) + 1
         # _plan_slow reads _sender_keys without the lock: swap in complete dicts,
         # never fill the live ones in place.
-        self._records, self._by_key, self._sender_keys = records, by_key, sender_keys
+        self._records, self._by_first, self._by_key, self._sender_keys = (
+            records,
+            by_first,
+            by_key,
+            sender_keys,
+        )
         self._changed()
 
     def _changed(self) -> None:
@@ -692,7 +709,7 @@ class Signal(django.dispatch.Signal):
         finally:
             if record is not None:
                 with self.lock:
-                    removed = self._by_key.get(record.key) is record
+                    removed = self._lookup(record.first, record.sender_key) is record
                     if removed:
                         self._remove(record)
                         self._changed()
