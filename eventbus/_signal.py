@@ -607,10 +607,25 @@ class Signal(django.dispatch.Signal):
         """
         if not self._records:
             return []
-        plan = self.sender_receivers_cache.get(id(sender)) or self._plan_slow(sender)
-        if not plan.records:
-            return []
-        return _dispatch.send_plan(self, plan, sender, named, True)
+        try:
+            plan = self.sender_receivers_cache[id(sender)]
+        except KeyError:
+            plan = self._plan_slow(sender)
+        receivers: Iterable[Receiver] | None = plan.strong
+        if receivers is None and plan.fast is not None:
+            # Resolved up front, as Django's _live_receivers() does.
+            receivers = [r for deref in plan.fast if (r := deref()) is not None]
+        if receivers is None:
+            return _dispatch.send_plan(self, plan, sender, named, True)
+        responses = []
+        for receiver in receivers:
+            try:
+                response = receiver(signal=self, sender=sender, **named)
+            except Exception as err:
+                self._log_robust_failure(receiver, err)
+                response = err
+            responses.append((receiver, response))
+        return responses
 
     async def asend(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Call every receiver for ``sender`` from async code, in order.
