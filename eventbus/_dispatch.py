@@ -72,25 +72,20 @@ class Plan:
     def __init__(self, records: tuple[Record, ...], concurrent: bool = False) -> None:
         self.records = records
         self.has_async = any(r.is_async for r in records)
-        plain = not self.has_async and all(r.once is None and r.on_commit is False for r in records)
+        # "Plain": no once, no on_commit; such plans get a tight send loop.
+        plain = all(r.extra is None or (r.once is None and r.on_commit is False) for r in records)
+        sync_only = plain and not self.has_async
+        async_only = plain and bool(records) and all(r.is_async for r in records)
         # Holding receivers strongly here is only allowed when their records do
         # too (weak=False): a plan must never keep a weak receiver alive.
         all_strong = all(not r.weak for r in records)
         self.strong: tuple[Receiver, ...] | None = (
-            tuple(r.raw for r in records) if plain and all_strong else None
+            tuple(r.raw for r in records) if sync_only and all_strong else None
         )
-        self.fast: tuple[Callable[[], Any], ...] | None = (
-            tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
-            if plain and not all_strong
-            else None
-        )
-        # The asend counterpart: every receiver async, no once, no on_commit.
-        all_async = all(r.is_async and r.once is None and r.on_commit is False for r in records)
-        self.async_fast: tuple[Callable[[], Any], ...] | None = (
-            tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
-            if all_async and records
-            else None
-        )
+        derefs = _derefs(records) if async_only or (sync_only and not all_strong) else None
+        self.fast: tuple[Callable[[], Any], ...] | None = derefs if sync_only else None
+        #: The asend counterpart: every receiver a plain async one.
+        self.async_fast: tuple[Callable[[], Any], ...] | None = derefs if async_only else None
         kinds = {_kind(r) for r in records}
         if len(kinds) == 1:
             # One kind throughout (the common case): one run, sharing the tuple.
@@ -103,6 +98,11 @@ class Plan:
                 tuple(g) for _, g in itertools.groupby(records, operator.attrgetter("priority"))
             )
             self.tier_steps = _runs(_tier_step(tier) for tier in tiers)
+
+
+def _derefs(records: tuple[Record, ...]) -> tuple[Callable[[], Any], ...]:
+    """One C-level callable per record that returns its receiver (``None`` once collected)."""
+    return tuple(r.raw if r.weak else itertools.repeat(r.raw).__next__ for r in records)
 
 
 def _kind(record: Record) -> int:
