@@ -1,17 +1,28 @@
 """eventbus: Django signals with one deterministic order for sync and async receivers."""
 
 from ._commit import AFTER_COMMIT
-from ._exceptions import AsyncSendError, DuplicateReceiverWarning, EventbusError, EventbusWarning
+from ._exceptions import (
+    AsyncSendError,
+    DuplicateReceiverWarning,
+    EventbusError,
+    EventbusWarning,
+    SubscriptionOverflowError,
+)
 from ._receivers import ReceiverInfo
 from ._signal import Signal, receiver
+from ._subscription import Event, Overflow, Subscription
 
 __all__ = [
     "AFTER_COMMIT",
     "AsyncSendError",
     "DuplicateReceiverWarning",
+    "Event",
     "EventbusError",
     "EventbusWarning",
+    "Overflow",
     "ReceiverInfo",
     "Signal",
+    "Subscription",
+    "SubscriptionOverflowError",
     "receiver",
 ]

@@ -4,10 +4,12 @@ The whole tree::
 
     Exception
     └── EventbusError                 base class of every eventbus error
-        └── AsyncSendError            (also a RuntimeError) ``send()`` was called on a
-                                      thread that is running an event loop while
-                                      async receivers are connected; ``await
-                                      signal.asend(...)`` instead
+        ├── AsyncSendError            (also a RuntimeError) ``send()`` was called on a
+        │                             thread that is running an event loop while
+        │                             async receivers are connected; ``await
+        │                             signal.asend(...)`` instead
+        └── SubscriptionOverflowError a subscription with ``overflow="close"`` fell
+                                      ``maxsize`` events behind and was closed
 
     UserWarning
     └── EventbusWarning               base class of every eventbus warning
@@ -28,6 +30,7 @@ __all__ = [
     "DuplicateReceiverWarning",
     "EventbusError",
     "EventbusWarning",
+    "SubscriptionOverflowError",
 ]
 
 
@@ -44,6 +47,16 @@ class AsyncSendError(EventbusError, RuntimeError):
     It subclasses ``RuntimeError``, which is what Django's ``send()``
     raises in the same situation, so existing ``except RuntimeError`` blocks
     keep working.
+    """
+
+
+class SubscriptionOverflowError(EventbusError):
+    """A subscription with ``overflow="close"`` fell behind and was closed.
+
+    Raised by the subscription's iterator once the consumer has read every
+    event that was waiting when the overflow happened, so nothing delivered is
+    lost. Read faster, raise ``maxsize=``, or subscribe with
+    ``overflow="drop_oldest"`` to drop the oldest events instead.
     """
 
 

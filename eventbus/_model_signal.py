@@ -10,11 +10,13 @@ from django.apps import apps as global_apps
 from django.db.models.utils import make_model_tuple
 
 from ._signal import Signal
+from ._subscription import DEFAULT_MAXSIZE
 
 if TYPE_CHECKING:
     from django.apps.registry import Apps
 
     from ._receivers import Record
+    from ._subscription import Overflow, Subscription
 
 __all__ = ["ModelSignal"]
 
@@ -123,6 +125,30 @@ class ModelSignal(Signal):
                 return False
             sender = model
         return super().disconnect(receiver, sender, dispatch_uid)
+
+    def subscribe(
+        self,
+        sender: Any = None,
+        *,
+        maxsize: int = DEFAULT_MAXSIZE,
+        overflow: Overflow | str = "drop_oldest",
+    ) -> Subscription:
+        """Like ``Signal.subscribe()``; ``sender`` may be an ``"app_label.ModelName"`` string.
+
+        Raises:
+            LookupError: The string names no registered model (subscriptions
+                are opened at run time, when every model is loaded).
+        """
+        if isinstance(sender, str):
+            model = _registered(global_apps, sender)
+            if model is None:
+                raise LookupError(
+                    f"{self!r}.subscribe(sender={sender!r}): no model {sender!r} is registered. "
+                    "Check the 'app_label.ModelName' spelling and that the app is in "
+                    "INSTALLED_APPS, or pass the model class."
+                )
+            sender = model
+        return super().subscribe(sender, maxsize=maxsize, overflow=overflow)
 
     def _disconnect_loaded(
         self, receiver: Callable[..., Any] | None, dispatch_uid: Hashable | None, model: type[Any]

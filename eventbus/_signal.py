@@ -13,7 +13,7 @@ from typing import Any, SupportsIndex, TypeVar
 import django
 import django.dispatch
 
-from . import _dispatch
+from . import _dispatch, _subscription
 from ._commit import validate_on_commit
 from ._exceptions import DuplicateReceiverWarning
 from ._receivers import (
@@ -118,12 +118,14 @@ class Signal(django.dispatch.Signal):
         self._sender_keys: dict[ObjectId, int] = {}
         self._muted = 0
         self._generation = 0
+        self._subscriptions: tuple[_subscription.Subscription, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._custom_live_receivers = cls._live_receivers is not Signal._live_receivers
 
     _custom_live_receivers = False
+    _subscriptions: tuple[_subscription.Subscription, ...] = ()
 
     def __repr__(self) -> str:
         cls = type(self)
@@ -279,12 +281,18 @@ class Signal(django.dispatch.Signal):
         ``has_catch_all`` is true when some receiver listens to every sender;
         ``live_senders`` are the distinct, still-alive sender objects of the
         other receivers (senders that cannot be weakly referenced are left out).
+        Open subscriptions count as receivers.
         """
         with self.lock:
             self._prune()
             records = tuple(self._records)
         catch_all = False
         senders: dict[int, Any] = {}
+        for subscription in self._subscriptions:
+            if subscription.sender is None:
+                catch_all = True
+            else:
+                senders[id(subscription.sender)] = subscription.sender
         for record in records:
             if record.sender_key == NONE_ID:
                 catch_all = True
@@ -500,7 +508,11 @@ class Signal(django.dispatch.Signal):
         return sync_receivers, async_receivers
 
     def has_listeners(self, sender: Any = None) -> bool:
-        """Whether any live receiver would be called for ``sender`` (mute aside)."""
+        """Whether a send to ``sender`` reaches a receiver or a subscription (mute aside)."""
+        if self._subscriptions and any(
+            s._match is None or s._match == id(sender) for s in self._subscriptions
+        ):
+            return True
         if not self._records:
             return False
         if self._muted or self._custom_live_receivers:
@@ -554,6 +566,8 @@ class Signal(django.dispatch.Signal):
             AsyncSendError: Called on a thread that runs an event loop while an
                 async receiver would be called; ``await asend(...)`` instead.
         """
+        if self._subscriptions:
+            self._publish(sender, named, from_sync=True)
         if not self._records:
             return []
         try:
@@ -605,6 +619,8 @@ class Signal(django.dispatch.Signal):
         Django's message. ``BaseException`` (``KeyboardInterrupt``, cancellation)
         still propagates.
         """
+        if self._subscriptions:
+            self._publish(sender, named, from_sync=True)
         if not self._records:
             return []
         try:
@@ -641,6 +657,8 @@ class Signal(django.dispatch.Signal):
         the running receiver (a sync receiver already in its thread finishes,
         no later one starts).
         """
+        if self._subscriptions:
+            self._publish(sender, named)
         if not self._records:
             return []
         try:
@@ -662,6 +680,8 @@ class Signal(django.dispatch.Signal):
 
     async def asend_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Like ``asend()``, but call every receiver; failures are returned and logged."""
+        if self._subscriptions:
+            self._publish(sender, named)
         if not self._records:
             return []
         plan = self.sender_receivers_cache.get(id(sender)) or self._plan_slow(sender)
@@ -676,6 +696,71 @@ class Signal(django.dispatch.Signal):
             err,
             exc_info=err,
         )
+
+    # -- subscriptions --------------------------------------------------------------
+
+    def subscribe(
+        self,
+        sender: Any = None,
+        *,
+        maxsize: int = _subscription.DEFAULT_MAXSIZE,
+        overflow: _subscription.Overflow | str = _subscription.Overflow.DROP_OLDEST,
+    ) -> _subscription.Subscription:
+        """A bounded stream of this signal's sends, for async code.
+
+        Use it as ``async with signal.subscribe() as events: async for event
+        in events: ...``. Every send to ``sender`` (every sender when
+        ``None``), from any thread or event loop, becomes an
+        :class:`eventbus.Event` delivered at the moment the send starts, in
+        send order. Senders never wait: when ``maxsize`` events are waiting,
+        ``overflow="drop_oldest"`` drops the oldest (counted in ``dropped``)
+        and ``overflow="close"`` closes the subscription, whose iterator then
+        raises ``SubscriptionOverflowError`` after the waiting events. Leaving
+        the block unregisters it at once. Subscriptions are not receivers:
+        they never appear in ``send()`` results or ``receivers``.
+
+        Raises:
+            TypeError, ValueError: ``maxsize`` is not a positive int, or
+                ``overflow`` is not ``"drop_oldest"`` or ``"close"``.
+        """
+        return _subscription.Subscription(self, sender, maxsize=maxsize, overflow=overflow)
+
+    @property
+    def subscriptions(self) -> tuple[_subscription.Subscription, ...]:
+        """The open subscriptions, oldest first."""
+        return self._subscriptions
+
+    def _add_subscription(self, subscription: _subscription.Subscription) -> None:
+        with self.lock:
+            self._subscriptions = (*self._subscriptions, subscription)
+        self._receivers_changed()
+
+    def _remove_subscription(self, subscription: _subscription.Subscription) -> None:
+        with self.lock:
+            remaining = tuple(s for s in self._subscriptions if s is not subscription)
+            changed = len(remaining) != len(self._subscriptions)
+            self._subscriptions = remaining
+        if changed:
+            self._receivers_changed()
+
+    def _publish(self, sender: Any, named: dict[str, Any], from_sync: bool = False) -> None:
+        """Deliver one send to the matching subscriptions (called only when some are open)."""
+        if self._muted:
+            return
+        if (
+            from_sync
+            and self._records
+            and self._plan(sender).has_async
+            and _dispatch.in_event_loop_thread()
+        ):
+            return  # send() is about to refuse with AsyncSendError: nothing was sent
+        event = None
+        key = id(sender)
+        for subscription in self._subscriptions:
+            if subscription._match is None or subscription._match == key:
+                if event is None:
+                    event = _subscription.make_event(self, sender, named)
+                subscription._deliver(event)
 
     # -- scoped helpers -------------------------------------------------------------
 
