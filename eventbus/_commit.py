@@ -90,13 +90,26 @@ def defer(
     Must be called from sync code. Returns the receiver's response (or its
     exception) when it ran at once, else ``AFTER_COMMIT``.
     """
+    if register(signal, record, receiver, sender, named):
+        return AFTER_COMMIT
+    return run_deferred(signal, record, receiver, sender, named)
+
+
+def register(
+    signal: Signal, record: Record, receiver: Receiver, sender: Any, named: dict[str, Any]
+) -> bool:
+    """Register ``receiver`` with ``on_commit`` if this thread's connection is in a transaction.
+
+    Must be called from sync code, on the thread that owns the transaction.
+    Returns whether it was registered (``False``: no transaction is open).
+    """
     alias = alias_for(record, named)
     if not in_transaction(alias):
-        return run_deferred(signal, record, receiver, sender, named)
+        return False
     transaction.on_commit(
         functools.partial(run_deferred, signal, record, receiver, sender, named), using=alias
     )
-    return AFTER_COMMIT
+    return True
 
 
 def claim(signal: Signal, record: Record) -> bool:

@@ -264,14 +264,20 @@ async def defer_from_async(
 ) -> Any:
     """An after-commit receiver met in async code.
 
-    With no transaction open it runs at once, like any receiver: awaited here if
-    async, in a thread hop if sync. Inside a transaction it is registered in a
-    thread hop, because the transaction belongs to the sync thread.
+    Whether a transaction is open is asked in a thread hop, because the
+    transaction belongs to the thread sync code runs on (under ASGI, the
+    request's thread), not to the event loop's thread. Inside one, the receiver
+    is registered there; with none open it runs at once, like any receiver:
+    in that hop if sync, awaited here if async.
     """
-    if _commit.in_transaction(_commit.alias_for(record, named)) or not record.is_async:
+    if not record.is_async:
         return await to_thread(
             functools.partial(_commit.defer, signal, record, receiver, sender, named)
         )
+    if await to_thread(
+        functools.partial(_commit.register, signal, record, receiver, sender, named)
+    ):
+        return _commit.AFTER_COMMIT
     if not _commit.claim(signal, record):
         return None
     try:

@@ -298,6 +298,29 @@ async def test_a_concurrent_tier_reports_its_after_commit_receiver_in_place() ->
     assert sorted(log) == ["d", "one", "two"]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("outcome", ["commit", "rollback"])
+async def test_a_concurrent_tier_defers_to_a_transaction_open_on_the_sync_thread(
+    outcome: str,
+) -> None:
+    """As in an ASGI view: the atomic block is open on the request's sync thread, not the loop's."""
+    signal, log = Signal(concurrent=True), list[str]()
+    deferred, other = make("async", log, "deferred"), make("async", log, "other")
+    signal.connect(deferred, on_commit=True)
+    signal.connect(other)
+    atomic = transaction.atomic()
+    await sync_to_async(atomic.__enter__)()
+    try:
+        results = await signal.asend(sender=None)
+        assert results == [(deferred, AFTER_COMMIT), (other, "other")]
+        assert log == ["other"]
+    finally:
+        error = RuntimeError("roll back") if outcome == "rollback" else None
+        await sync_to_async(atomic.__exit__)(type(error) if error else None, error, None)
+    assert log == (["other", "deferred"] if outcome == "commit" else ["other"])
+
+
 def test_plain_sends_keep_their_fast_path_with_no_after_commit_receiver() -> None:
     """Only signals with after-commit receivers pay for them."""
     signal = Signal()
