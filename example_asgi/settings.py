@@ -1,0 +1,83 @@
+"""Django settings of the example shop (``python -m example_asgi``).
+
+The database is the SQLite file named by ``EXAMPLE_ASGI_DB`` (default:
+``example_asgi/db.sqlite3``). Its transactions start with ``BEGIN IMMEDIATE``,
+so concurrent orders take the write lock in turn (waiting up to 20 s) instead of
+failing with "database is locked" halfway through.
+
+Not for production: the secret key is public and ``DEBUG`` is off only so the
+example behaves like a deployed site.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import django
+
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = "example-asgi-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "eventbus",
+    "example_asgi.shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_asgi.urls"
+ASGI_APPLICATION = "example_asgi.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.csrf"]},
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_ASGI_DB") or str(BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The confirmation emails are printed to the console (tests swap in locmem).
+# Django 6.1 replaced EMAIL_BACKEND with MAILERS (and deprecates the former).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "shop@example.com"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "brief": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "brief"},
+    },
+    # Warnings from everything (Django's "Bad Request" lines, eventbus's
+    # overflow warnings), and the shop's own INFO lines about each receiver.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "example_asgi": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,1 @@
+"""The example shop: products, orders, the order_placed signal and its receivers."""
