@@ -1,7 +1,9 @@
 # eventbus developer/CI entry points.
 #
-#   make test    lint + Django 5.2 and 6.1 tests, each on SQLite and PostgreSQL + docs
-#   make demo    run `python -m eventbus.demo`
+#   make test    lint + Django 5.2 and 6.1 tests, each on SQLite and PostgreSQL, + the example
+#                shop's tests on both legs (one drives it in Debian's chromium) + docs
+#   make demo    serve the example shop on http://127.0.0.1:8000/ (`python -m example_asgi`,
+#                Ctrl-C to stop; other options: make demo DEMO_ARGS='--port 8001')
 #
 # Every target bootstraps the virtualenv it needs on first use, so a fresh clone
 # needs nothing but GNU make, bash and the interpreters:
@@ -35,6 +37,7 @@ DJANGO_DJ61 := Django>=6.1,<6.2
 
 PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 COV_ARGS := --cov=eventbus --cov-branch --cov-report=term-missing
 
 # $(call find_python,X.Y): absolute path of a working pythonX.Y, or empty.
@@ -87,7 +90,7 @@ endef
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # --------------------------------------------------------------------------
 # Virtualenvs (stamp files: re-synced whenever pyproject.toml or this file changes)
@@ -166,17 +169,33 @@ test-dj61-pg: ## Tests on Python 3.13 + Django 6.1 against PostgreSQL
 	echo 'EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)'; \
 	EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)
 
+# The example shop (example_asgi/): its own settings, so its own pytest runs. They include a
+# browser test that serves the shop the README's way and drives it in /usr/bin/chromium
+# (Debian's chromium package, which .ci/run installs; skipped without it, failed on CI).
+EXAMPLE_PYTEST := pytest example_asgi/tests --ds=example_asgi.settings -p no:cacheprovider
+
+.PHONY: test-example-dj52
+test-example-dj52: $(STAMP) ## The example shop's tests, with the browser test, on Python 3.11 + Django 5.2
+	$(PY) -m $(EXAMPLE_PYTEST) $(PYTEST_ARGS)
+
+.PHONY: test-example-dj61
+test-example-dj61: ## The example shop's tests, with the browser test, on Python 3.13 + Django 6.1
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); exit 0; fi; \
+	$(MAKE) --no-print-directory $(STAMP_DJ61); \
+	echo '$(PY_DJ61) -m $(EXAMPLE_PYTEST) $(PYTEST_ARGS)'; \
+	$(PY_DJ61) -m $(EXAMPLE_PYTEST) $(PYTEST_ARGS)
+
 .PHONY: docs
 docs: $(STAMP) ## Build the documentation strictly into site/
 	$(PY) -m mkdocs build --strict
 
 .PHONY: test
-test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg docs ## THE test command: lint, both Django legs on SQLite and PostgreSQL, docs
+test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg test-example-dj52 test-example-dj61 docs ## THE test command: lint, both Django legs on SQLite and PostgreSQL, the example shop, docs
 	@if [ -z "$(PYTHON_DJ61)" ]; then \
 	  $(DJ61_WARNING); \
-	  echo "==> make test: lint, Django 5.2 tests (SQLite, PostgreSQL) and docs passed; Django 6.1 leg SKIPPED (see above)."; \
+	  echo "==> make test: lint, Django 5.2 tests (SQLite, PostgreSQL), the example shop's tests and docs passed; Django 6.1 leg SKIPPED (see above)."; \
 	else \
-	  echo "==> make test: lint, Django 5.2 and 6.1 tests on SQLite and PostgreSQL, and docs all passed."; \
+	  echo "==> make test: lint, Django 5.2 and 6.1 tests on SQLite and PostgreSQL, the example shop's tests on both, and docs all passed."; \
 	fi
 
 # --------------------------------------------------------------------------
@@ -219,8 +238,8 @@ bench-quick: $(STAMP) ## Quick benchmarks on both legs (< 1 minute each) into BE
 # --------------------------------------------------------------------------
 
 .PHONY: demo
-demo: $(STAMP) ## Run the demo (python -m eventbus.demo)
-	$(PY) -m eventbus.demo
+demo: $(STAMP) ## Serve the example shop on http://127.0.0.1:8000/ (python -m example_asgi)
+	$(PY) -m example_asgi $(DEMO_ARGS)
 
 .PHONY: info
 info: ## Show the interpreters each leg will use
@@ -229,6 +248,6 @@ info: ## Show the interpreters each leg will use
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf $(VENV) $(VENV_DJ61) site build dist .coverage .coverage.* coverage.xml htmlcov \
+	rm -rf $(VENV) $(VENV_DJ61) site build dist artifacts .coverage .coverage.* coverage.xml htmlcov \
 	  .mypy_cache .ruff_cache .pytest_cache *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

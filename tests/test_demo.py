@@ -1,4 +1,4 @@
-"""The demo behind ``make demo`` runs and shows one order under send() and asend()."""
+"""The console demo (``python -m eventbus.demo``) shows one order under send() and asend()."""
 
 from __future__ import annotations
 
