@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 import eventbus
 from eventbus import AFTER_COMMIT, Signal
@@ -318,6 +318,8 @@ async def test_a_concurrent_tier_defers_to_a_transaction_open_on_the_sync_thread
     finally:
         error = RuntimeError("roll back") if outcome == "rollback" else None
         await sync_to_async(atomic.__exit__)(type(error) if error else None, error, None)
+        # That thread's own connection: the test database must be droppable at the end.
+        await sync_to_async(connections.close_all)()
     assert log == (["other", "deferred"] if outcome == "commit" else ["other"])
 
 

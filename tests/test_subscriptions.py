@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
+from django.db import connections
 
 import eventbus
 from eventbus import Event, Overflow, Signal, Subscription, SubscriptionOverflowError, signals
@@ -449,7 +450,13 @@ async def test_repr_shows_state_and_counts() -> None:
 
 
 def create_author(name: str) -> Author:
-    return Author.objects.create(name=name)
+    """Runs in a worker thread, whose connection must not outlive it."""
+    try:
+        author = Author.objects.create(name=name)
+        Tag.objects.create()  # another model: not delivered
+        return author
+    finally:
+        connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -460,7 +467,6 @@ async def test_a_subscription_alone_makes_the_bridge_relay_that_model(sender: ob
     async with signals.post_save.subscribe(sender=sender) as events:
         assert signals.post_save._relayed_senders() == [Author]
         author = await anyio.to_thread.run_sync(create_author, "Ann")
-        await anyio.to_thread.run_sync(Tag.objects.create)  # another model: not delivered
         (event,) = await take(events, 1)
         assert events.pending == 0
     assert event.sender is Author
