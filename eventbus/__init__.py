@@ -8,7 +8,7 @@ from ._exceptions import (
     EventbusWarning,
     SubscriptionOverflowError,
 )
-from ._receivers import ReceiverInfo
+from ._records import ReceiverInfo
 from ._signal import Signal, receiver
 from ._subscription import Event, Overflow, Subscription
 

@@ -2,18 +2,28 @@
 
 Each bus counterpart (``eventbus.signals.post_save`` ...) is a
 :class:`BridgedSignal`. It connects a relay to its Django signal only while the
-bus has receivers that need it:
+bus has listeners (receivers, subscriptions, captures) that need it:
 
-* no bus receiver: no Django-side connection at all, so Django's fast paths
+* no bus listener: no Django-side connection at all, so Django's fast paths
   (fast delete, fast m2m add) stay available;
-* receivers for some models only: one relay per model (``sender=Model``);
-* a receiver for every sender: one relay with ``sender=None`` and no
-  per-model ones, so nothing is relayed twice.
+* listeners for some models only: one relay per model (``sender=Model``);
+* a listener for every sender: one relay with ``sender=None`` and no
+  per-model ones.
 
-The connections are reconciled after every connect and disconnect on the bus
-(``Signal._receivers_changed``). A bus receiver that is garbage collected is
-noticed lazily: the next time its relay runs and finds no receiver for the
-sender, or at the next connect or disconnect.
+The rules that keep relaying exact:
+
+* **Nothing lost, nothing twice.** The relays are reconciled after every
+  change of the bus's listeners, and each reconciliation replaces the Django
+  signal's relay connections in **one** step, under that signal's own lock
+  (the way Django's ``connect()`` changes its list): a Django send sees the
+  relays before the change or after it, never a moment with no relay for a
+  model whose bus receiver stayed connected, and never a per-model relay and
+  the catch-all relay together.
+* **Position.** A relay kept across a reconciliation keeps its position among
+  Django's own receivers; a new one goes last, as ``connect()`` would put it.
+* **Garbage collection.** A bus receiver that is collected is noticed lazily:
+  the next time its relay runs and finds no listener for the sender, or at the
+  next change.
 """
 
 from __future__ import annotations
@@ -27,13 +37,11 @@ import django.dispatch
 from django.db.models import Model
 
 from . import _tracking
+from ._compat import django_entry, entry_sender_key
+from ._identity import NONE_ID, ObjectId, make_id
 from ._model_signal import ModelSignal
-from .conf import EventbusSettings
 
-__all__ = ["BridgedSignal", "install"]
-
-#: ``id(None)``: the key of the one catch-all relay.
-_EVERY_SENDER = id(None)
+__all__ = ["BridgedSignal"]
 
 
 class BridgedSignal(ModelSignal):
@@ -52,62 +60,75 @@ class BridgedSignal(ModelSignal):
         self.django_signal = django_signal
         self._bridged = False
         self._tracked: frozenset[int] = frozenset()
-        self._tracked_models: tuple[type[Model], ...] = ()
-        #: Django-side relay connections: ``id(sender)`` -> weak reference to the
-        #: sender (``None`` for the catch-all relay).
-        self._relays: dict[int, weakref.ref[Any] | None] = {}
+        #: Django-side relay connections: sender identity -> weak reference to
+        #: the sender (``None`` for the catch-all relay).
+        self._relays: dict[ObjectId, weakref.ref[Any] | None] = {}
         self._bridge_lock = threading.Lock()
         # One uid for every relay of this signal: Django keys connections by
         # (dispatch_uid, sender), so each (bus signal, model) pair is one key.
         self._uid = ("eventbus.bridge", name, id(self))
 
-    def _configure(self, *, bridged: bool, tracked: Iterable[type[Model]] = ()) -> None:
-        """Turn relaying on or off; ``tracked`` models are relayed by change tracking."""
+    def configure(self, *, bridged: bool, tracked: Iterable[type[Model]] = ()) -> None:
+        """Turn relaying on or off; ``tracked`` models are relayed by change tracking instead."""
         with self._bridge_lock:
             self._bridged = bridged
-            self._tracked_models = tuple(tracked)
-            self._tracked = frozenset(id(model) for model in self._tracked_models)
+            self._tracked = frozenset(id(model) for model in tracked)
         self._reconcile()
 
-    def _receivers_changed(self) -> None:
-        super()._receivers_changed()
+    def _listeners_changed(self) -> None:
+        super()._listeners_changed()
         self._reconcile()
 
-    def _wanted(self) -> dict[int, Any]:
+    def _named_in_checks(self) -> django.dispatch.Signal:
+        return self.django_signal
+
+    def _wanted(self) -> dict[ObjectId, Any]:
+        """The relays the bus's listeners need now: sender identity -> sender."""
         if not self._bridged:
             return {}
-        catch_all, senders = self._connected_senders()
-        if catch_all:
-            return {_EVERY_SENDER: None}
-        return {id(sender): sender for sender in senders if id(sender) not in self._tracked}
+        every, senders = self._registry.senders()
+        if every:
+            return {NONE_ID: None}
+        return {make_id(sender): sender for sender in senders if id(sender) not in self._tracked}
 
     def _reconcile(self) -> None:
-        """Make the Django-side relay connections match the bus's receivers."""
+        """Make the Django-side relay connections match the bus's listeners, in one step."""
         with self._bridge_lock:
             wanted = self._wanted()
-            for key in [key for key in self._relays if key not in wanted]:
-                ref = self._relays.pop(key)
-                sender = None if ref is None else ref()
-                if ref is None or sender is not None:
-                    self.django_signal.disconnect(sender=sender, dispatch_uid=self._uid)
-            for key, sender in wanted.items():
-                if key not in self._relays:
-                    self.django_signal.connect(
-                        self._relay, sender=sender, weak=False, dispatch_uid=self._uid
-                    )
-                    self._relays[key] = None if sender is None else weakref.ref(sender)
+            if wanted.keys() == self._relays.keys():
+                return
+            django_signal = self.django_signal
+            uid = self._uid
+            with django_signal.lock:
+                entries = [
+                    entry
+                    for entry in django_signal.receivers
+                    if entry[0][0] != uid or entry_sender_key(entry) in wanted
+                ]
+                present = {entry_sender_key(e) for e in entries if e[0][0] == uid}
+                # Django 6's own callback for a dead sender (Django 5.2 keeps no sender).
+                on_dead = getattr(django_signal, "_flag_dead_receivers", None)
+                for key, sender in wanted.items():
+                    if key not in present:
+                        entries.append(django_entry((uid, key), self._relay, sender, on_dead))
+                django_signal.receivers = entries
+                django_signal.sender_receivers_cache.clear()
+            self._relays = {
+                key: None if sender is None else weakref.ref(sender)
+                for key, sender in wanted.items()
+            }
 
     def _relay(self, signal: django.dispatch.Signal, sender: Any, **named: Any) -> None:
         """The Django-side receiver: re-send on the bus."""
         if id(sender) in self._tracked:
             return  # the catch-all relay: change tracking sends these, with changes=
         if not self.has_listeners(sender):
-            # The receivers this relay was connected for were garbage collected.
+            # The listeners this relay was connected for were garbage collected.
             self._reconcile()
             return
         self.send(sender, **named)
 
-    def _relay_tracked(
+    def relay_tracked(
         self,
         signal: django.dispatch.Signal,
         sender: Any,
@@ -128,34 +149,3 @@ class BridgedSignal(ModelSignal):
                 changes=changes,
                 **named,
             )
-
-    def _relayed_senders(self) -> list[Any]:
-        """The senders Django-side relays are connected for (``None``: every sender)."""
-        with self._bridge_lock:
-            refs = list(self._relays.values())
-        return [None if ref is None else ref() for ref in refs]
-
-
-def install(config: EventbusSettings) -> None:
-    """Install the bridge for the signals ``config`` names, and change tracking.
-
-    Called by ``EventbusConfig.ready()``; calling it again replaces the
-    previous configuration (signals no longer named stop relaying, tracking
-    follows the new list).
-
-    Raises:
-        ImproperlyConfigured: a ``TRACK_CHANGES`` label cannot be tracked (the
-            message lists every problem), or ``TRACK_CHANGES`` is not empty
-            while ``BRIDGE`` leaves out ``post_save``, which carries the changes.
-    """
-    # Imported here: eventbus.signals builds its signals from this module.
-    from . import signals  # noqa: PLC0415
-
-    tracked = _tracking.tracked_models(config.track_changes, config.bridge)
-    _tracking.stop()
-    for bridged in signals._BRIDGED:
-        bridged._configure(
-            bridged=bridged.name in config.bridge,
-            tracked=tracked if bridged is signals.post_save else (),
-        )
-    _tracking.start(tracked, signals.post_save._relay_tracked)

@@ -3,10 +3,28 @@
 An after-commit receiver does not run during the send. The send registers it
 with :func:`django.db.transaction.on_commit` for the database the send names in
 its ``using`` keyword argument (a string), or ``"default"``; a receiver
-connected with ``on_commit="alias"`` always uses that database. Django then runs
-it after the outermost ``atomic()`` block of that database commits, never if
-that block (or the savepoint the send happened in) rolls back, and at once when
-no transaction is open.
+connected with ``on_commit="alias"`` always uses that database. The rules:
+
+* **Inside an atomic block** of that database, Django runs it after the
+  outermost block commits, never if that block (or the savepoint the send
+  happened in) rolls back; the send reports ``AFTER_COMMIT`` as its response.
+* **Outside a transaction** (autocommit) it runs at once, like any receiver,
+  and the send reports its real response.
+* **In manual transaction mode** (``transaction.set_autocommit(False)``
+  outside any atomic block) Django's ``on_commit()`` refuses to register
+  callbacks, because nothing tells it when the transaction ends. The receiver
+  does not run: the send reports a ``TransactionManagementError`` as its
+  response and logs it to the ``eventbus`` logger; the other receivers run as
+  usual. No send method raises for it, so ``Model.save()`` never fails after
+  its query because of an after-commit receiver.
+* **Failures** of an after-commit receiver are logged to the ``eventbus``
+  logger with ``exc_info``, never raised, whichever send method registered it.
+* **``using``.** A send whose plan has receivers with ``on_commit=True``
+  checks its ``using`` argument before any receiver runs: an alias missing
+  from ``settings.DATABASES`` raises ``ConnectionDoesNotExist`` from every send
+  method, robust or not (the mistake is the send's, not a receiver's).
+
+``django.db`` is imported on first use, so ``import eventbus`` stays light.
 """
 
 from __future__ import annotations
@@ -14,15 +32,13 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from asgiref.sync import async_to_sync
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from ._receivers import Receiver, Record, describe
-
-if TYPE_CHECKING:
-    from ._signal import Signal
+from ._call import Call
+from ._identity import Receiver, describe, signal_name
+from ._records import Record
 
 __all__ = ["AFTER_COMMIT"]
 
@@ -43,109 +59,103 @@ class AfterCommit(enum.Enum):
 #: receiver runs at once and its real response (or exception) is reported.
 AFTER_COMMIT: Final = AfterCommit.AFTER_COMMIT
 
-
-def validate_on_commit(on_commit: object, receiver: object) -> None:
-    """Check ``on_commit=`` at connect time: a bool, or a configured database alias."""
-    if isinstance(on_commit, bool):
-        return
-    if not isinstance(on_commit, str):
-        raise TypeError(
-            f"on_commit must be True, False or a database alias, not {on_commit!r}, "
-            f"for receiver {describe(receiver)}."
-        )
-    if on_commit not in connections.settings:
-        known = ", ".join(sorted(connections.settings))
-        raise ValueError(
-            f"on_commit={on_commit!r} for receiver {describe(receiver)} names a database "
-            f"that is not in settings.DATABASES (configured: {known}). Use one of those "
-            "aliases, or on_commit=True to follow the send's `using` argument."
-        )
+#: What :func:`schedule` returns when no transaction is open: run the receiver now.
+RUN_NOW: Final = object()
 
 
 def alias_for(record: Record, named: dict[str, Any]) -> str:
+    """The database whose commit ``record``'s receiver waits for in this send."""
     if isinstance(record.on_commit, str):
         return record.on_commit
     using = named.get("using")
-    return using if isinstance(using, str) else DEFAULT_DB_ALIAS
+    return using if isinstance(using, str) else "default"
 
 
-def in_transaction(alias: str) -> bool:
-    """Whether ``on_commit`` would defer on ``alias`` (an atomic block or manual mode).
+def check_using(call: Call) -> None:
+    """Refuse a send whose ``using`` names no configured database (before any receiver runs).
 
-    Reads the connection's state without touching the database, so it is safe
-    from async code and never opens a connection: a connection that is not
-    open cannot be in a transaction.
+    Raises:
+        ConnectionDoesNotExist: ``using`` is a string that is not in
+            ``settings.DATABASES``.
     """
-    connection = connections[alias]
-    if connection.in_atomic_block:
-        return True
-    return connection.connection is not None and not connection.autocommit
+    using = call.named.get("using")
+    if not isinstance(using, str):
+        return
+    from django.db import connections  # noqa: PLC0415 - see the module docstring
+    from django.utils.connection import ConnectionDoesNotExist  # noqa: PLC0415
+
+    if using not in connections.settings:
+        known = ", ".join(sorted(connections.settings))
+        raise ConnectionDoesNotExist(
+            f"{signal_name(call.signal)} was sent with using={using!r}, which is not in "
+            f"settings.DATABASES (configured: {known}). Its after-commit receivers wait for "
+            "the commit of the database `using` names, so no receiver was called. Pass a "
+            "configured alias."
+        )
 
 
-def defer(
-    signal: Signal, record: Record, receiver: Receiver, sender: Any, named: dict[str, Any]
-) -> Any:
-    """Run ``receiver`` after commit, or now if no transaction is open; return its report.
-
-    Must be called from sync code. Returns the receiver's response (or its
-    exception) when it ran at once, else ``AFTER_COMMIT``.
-    """
-    if register(signal, record, receiver, sender, named):
-        return AFTER_COMMIT
-    return run_deferred(signal, record, receiver, sender, named)
-
-
-def register(
-    signal: Signal, record: Record, receiver: Receiver, sender: Any, named: dict[str, Any]
-) -> bool:
+def schedule(call: Call, record: Record, receiver: Receiver) -> Any:
     """Register ``receiver`` with ``on_commit`` if this thread's connection is in a transaction.
 
     Must be called from sync code, on the thread that owns the transaction.
-    Returns whether it was registered (``False``: no transaction is open).
+    Returns ``AFTER_COMMIT`` when registered, ``RUN_NOW`` when no transaction
+    is open, or the ``TransactionManagementError`` it reports (and has logged)
+    in manual transaction mode.
     """
-    alias = alias_for(record, named)
-    if not in_transaction(alias):
-        return False
-    transaction.on_commit(
-        functools.partial(run_deferred, signal, record, receiver, sender, named), using=alias
+    from django.db import connections, transaction  # noqa: PLC0415 - see the module docstring
+    from django.db.transaction import TransactionManagementError  # noqa: PLC0415
+
+    alias = alias_for(record, call.named)
+    # Reads the connection's state without touching the database, so it never
+    # opens a connection: one that is not open cannot be in a transaction.
+    connection = connections[alias]
+    if connection.in_atomic_block:
+        transaction.on_commit(functools.partial(run_deferred, call, record, receiver), using=alias)
+        return AFTER_COMMIT
+    if connection.connection is None or connection.autocommit:
+        return RUN_NOW
+    refusal = TransactionManagementError(
+        f"The after-commit receiver {describe(receiver)} of {signal_name(call.signal)} did not "
+        f"run: database {alias!r} is in manual transaction mode (autocommit off, no atomic "
+        "block), where Django cannot tell when the transaction commits. Send inside "
+        "transaction.atomic(), or turn autocommit back on."
     )
-    return True
+    logger.error("%s", refusal)
+    return refusal
 
 
-def claim(signal: Signal, record: Record) -> bool:
-    """Claim a ``once`` after-commit receiver when it runs, so a rollback does not use it up."""
-    if record.once is None:
-        return True
-    if not record.once.acquire(blocking=False):
-        return False
-    signal._forget(record)
-    return True
+def defer(call: Call, record: Record, receiver: Receiver) -> Any:
+    """An after-commit receiver met in sync code; return what the send reports for it."""
+    scheduled = schedule(call, record, receiver)
+    if scheduled is RUN_NOW:
+        return run_deferred(call, record, receiver)
+    return scheduled
 
 
-def log_failure(signal: Signal, receiver: Receiver, err: Exception) -> None:
-    logger.error(
-        "Error calling %s after commit for %r (%s)",
-        describe(receiver),
-        signal,
-        err,
-        exc_info=err,
-    )
-
-
-def run_deferred(
-    signal: Signal, record: Record, receiver: Receiver, sender: Any, named: dict[str, Any]
-) -> Any:
+def run_deferred(call: Call, record: Record, receiver: Receiver) -> Any:
     """Call an after-commit receiver from sync code; failures are logged and returned.
 
-    An async receiver runs through ``async_to_sync`` (on the outer event loop
-    when the commit happens in a ``sync_to_async`` thread).
+    A ``once`` receiver is claimed only now, so a rolled-back transaction does
+    not use it up. An async receiver runs through ``async_to_sync`` (on the
+    outer event loop when the commit happens in a ``sync_to_async`` thread).
     """
-    if not claim(signal, record):
+    if not call.claim(record):
         return None
     try:
         if record.is_async:
-            return async_to_sync(receiver)(signal=signal, sender=sender, **named)
-        return receiver(signal=signal, sender=sender, **named)
+            return async_to_sync(receiver)(signal=call.signal, sender=call.sender, **call.named)
+        return receiver(signal=call.signal, sender=call.sender, **call.named)
     except Exception as err:
-        log_failure(signal, receiver, err)
+        log_failure(call, receiver, err)
         return err
+
+
+def log_failure(call: Call, receiver: Receiver, err: Exception) -> None:
+    """Log an after-commit receiver's failure to the ``eventbus`` logger, with ``exc_info``."""
+    logger.error(
+        "Error calling %s after commit for %s (%s)",
+        describe(receiver),
+        signal_name(call.signal),
+        err,
+        exc_info=err,
+    )

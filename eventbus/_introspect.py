@@ -18,7 +18,8 @@ import django.dispatch
 from django.apps import apps
 from django.db.models import Model
 
-from ._receivers import NONE_ID, ObjectId, ReceiverInfo, info, location, make_id
+from ._identity import NONE_ID, ObjectId, location, make_id
+from ._records import ReceiverInfo
 from ._signal import Signal
 
 #: Modules whose signals are always listed, imported if nothing has imported them yet.
@@ -227,7 +228,9 @@ def listing(found: FoundSignal, sender: Any = _ANY_SENDER) -> SignalListing:
     cls = type(signal)
     labels = _sender_labels(sender)
     if isinstance(signal, Signal):
-        infos = all_receivers(signal) if sender is _ANY_SENDER else signal.receivers_for(sender)
+        infos = (
+            signal.describe_receivers() if sender is _ANY_SENDER else signal.receivers_for(sender)
+        )
         rows = tuple(_eventbus_row(n, i, labels) for n, i in enumerate(infos, 1))
         kind = "eventbus"
     else:
@@ -250,28 +253,6 @@ def _public_path(cls: type) -> str:
         if getattr(module, cls.__qualname__, None) is cls:
             return f"{'.'.join(parts[:end])}.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def all_receivers(signal: Signal) -> list[ReceiverInfo]:
-    """Every live receiver of an eventbus signal, in call order, whatever its sender.
-
-    Uses ``signal.describe_receivers()`` when the signal class provides it;
-    otherwise reads the ordered records the way ``receivers_for()`` does,
-    without its sender filter.
-    """
-    describe = getattr(signal, "describe_receivers", None)
-    if describe is not None:
-        described: list[ReceiverInfo] = describe()
-        return described
-    with signal.lock:
-        signal._prune()
-        records = tuple(signal._records)
-    # A receiver or sender may still be collected between the prune and here.
-    return [
-        info(record, receiver)
-        for record in records
-        if (receiver := record.deref()) is not None and record.alive()
-    ]
 
 
 def _eventbus_row(position: int, each: ReceiverInfo, labels: dict[ObjectId, str]) -> ReceiverRow:

@@ -2,52 +2,30 @@
 
 from __future__ import annotations
 
-import bisect
-import logging
-import threading
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any, TypeVar
 
-import django
 import django.dispatch
+import django.dispatch.dispatcher
 
-from . import _dispatch, _subscription
-from ._commit import validate_on_commit
+from . import _weak_connections
+from ._call import Call, report_failure
+from ._compat import DjangoEntry, ReceiverList, adopt
 from ._exceptions import DuplicateReceiverWarning
-from ._receivers import (
-    NONE_ID,
-    LookupKey,
-    ObjectId,
-    Receiver,
-    ReceiverInfo,
-    Record,
-    build_record,
-    describe,
-    info,
-    make_id,
-    note_weak_connection,
-    record_from_django_entry,
-    validate,
-)
+from ._hops import in_event_loop_thread
+from ._identity import Receiver, describe, make_id, signal_name
+from ._plan import EMPTY_PLAN, Plan
+from ._records import ReceiverInfo, Record, build_record, check_weakly_referenceable, info
+from ._registry import Registry, Tap
+from ._subscription import DEFAULT_MAXSIZE, Overflow, Subscription, make_event
+from ._validation import check_options, check_receiver, check_signal_arguments, signals_of
+from ._walkers import asend_steps, send_steps
 
 __all__ = ["Signal", "receiver"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Django's own logger for failures in robust sends; eventbus logs to the same one.
-logger = logging.getLogger("django.dispatch")
-
-_DJANGO_6 = django.VERSION >= (6, 0)
-
-#: How many senders' plans a signal caches at most; beyond it the cache starts over.
-SENDER_CACHE_LIMIT = 1024
-
-
-def _rank(record: Record) -> int:
-    """Sort key of the records list: higher priority first (ties keep list order)."""
-    return -record.priority
 
 
 class Signal(django.dispatch.Signal):
@@ -65,14 +43,16 @@ class Signal(django.dispatch.Signal):
       that one order, whether a receiver is sync or async, and the result list
       follows it. (Django instead runs all sync receivers first, then the async
       ones concurrently.)
-    * **send()** calls sync receivers on the calling thread and runs each
-      contiguous run of async receivers in one ``async_to_sync`` call. On a
-      thread that is running an event loop it raises
-      ``AsyncSendError`` if any async receiver would be called.
+    * **send()** calls sync receivers on the calling thread. If async
+      receivers are connected it enters one event loop (``async_to_sync``) at
+      the first of them, awaits them one after the other, and hands each run
+      of sync receivers between them back to the calling thread. On a thread
+      that is running an event loop it raises ``AsyncSendError`` if any async
+      receiver would be called.
     * **asend()** awaits async receivers on the calling task and runs each
       contiguous run of sync receivers in one thread hop
-      (``sync_to_async(thread_sensitive=True)`` under asyncio, anyio's worker
-      threads under trio).
+      (``sync_to_async(thread_sensitive=True)`` under asyncio, so ORM code is
+      safe; anyio's worker threads under trio).
     * **Errors.** ``send``/``asend`` stop at the first receiver that raises and
       propagate its exception unchanged; the receivers after it do not run.
       ``send_robust``/``asend_robust`` call every receiver, return each
@@ -80,58 +60,92 @@ class Signal(django.dispatch.Signal):
       ``django.dispatch`` logger with ``exc_info``.
     * **Concurrency** is opt-in: with ``concurrent=True``, receivers of equal
       priority that include an async one run concurrently as one tier (see
-      the *Sync and async* guide); tiers still run in priority
-      order and results keep the order above.
+      the *Sync and async* guide); tiers still run in priority order and
+      results keep the order above.
     * **References.** Receivers are held weakly by default and senders always
       are (when they support weak references): a collected receiver, or one
       connected to a collected sender, is dropped from every cache.
+    * **Validation** happens at connect time, always: a bad argument raises
+      ``TypeError`` or ``ValueError`` naming it, and nothing is connected.
 
     Args:
         use_caching: Accepted for compatibility with Django. eventbus always
             caches the ordered receivers per sender (invalidated on connect,
             disconnect and garbage collection), so this changes nothing.
-        concurrent: Run equal-priority receivers concurrently (see above).
-        name: A name for ``repr()`` and error messages, e.g. ``"order_placed"``.
+        concurrent: Run equal-priority receivers concurrently (see above). It
+            may be changed later; sends that start afterwards follow the new value.
+        name: A name for messages, checks and ``repr()``, e.g. ``"shop.order_placed"``.
+
+    Raises:
+        TypeError: ``concurrent`` is not a bool, or ``name`` is not a
+            non-empty string or ``None``.
     """
 
     def __init__(
         self, use_caching: bool = False, *, concurrent: bool = False, name: str | None = None
     ) -> None:
         # Django's __init__ is not called: it assigns a plain ``receivers`` list,
-        # which here is a view onto the ordered records kept below.
-        self.lock = threading.Lock()
+        # which here is a view onto the registry's ordered records. Every
+        # attribute it sets exists here too (``_dead_receivers`` is a property).
+        check_signal_arguments(concurrent=concurrent, name=name)
         self.use_caching = use_caching
-        self.concurrent = concurrent
         self.name = name
-        #: Per-sender send plans, keyed by ``id(sender)``; only senders that have
-        #: receivers of their own get an entry, so the cache cannot grow with the
-        #: number of distinct senders.
-        self.sender_receivers_cache: dict[Any, _dispatch.Plan] = {}
-        self._dead_receivers = False
-        # One bound method for every weak reference's callback, not one each.
-        self._on_dead = self._flag_dead_receivers
-        self._records: list[Record] = []
-        # Catch-all receivers are indexed by the first part of their lookup key
-        # alone, sender-specific ones by the whole key.
-        self._by_first: dict[Hashable, Record] = {}
-        self._by_key: dict[LookupKey, Record] = {}
-        self._sender_keys: dict[ObjectId, int] = {}
-        self._muted = 0
-        self._generation = 0
-        self._subscriptions: tuple[_subscription.Subscription, ...] = ()
+        self._concurrent = concurrent
+        self._registry: Registry[Plan] = Registry(
+            self._build_plan, EMPTY_PLAN, self._listeners_changed
+        )
+        # Re-entrant, unlike Django's: code that holds it while assigning
+        # ``receivers`` (which takes it too) must not dead-lock.
+        self.lock = self._registry.lock  # type: ignore[assignment]
+        #: Django's per-sender cache attribute: here, the send plans by ``id(sender)``.
+        self.sender_receivers_cache = self._registry.plans
+        # The send path reads these two lists directly (the registry changes
+        # them in place): no receivers and no taps is one attribute test each.
+        self._records = self._registry.records
+        self._taps = self._registry.taps
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._custom_live_receivers = cls._live_receivers is not Signal._live_receivers
 
     _custom_live_receivers = False
-    _subscriptions: tuple[_subscription.Subscription, ...] = ()
 
     def __repr__(self) -> str:
         cls = type(self)
         path = "eventbus.Signal" if cls is Signal else f"{cls.__module__}.{cls.__qualname__}"
         label = f" {self.name!r}" if self.name else ""
         return f"<{path}{label} at {id(self):#x}>"
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether equal-priority receivers run concurrently (see the class docstring)."""
+        return self._concurrent
+
+    @concurrent.setter
+    def concurrent(self, value: bool) -> None:
+        check_signal_arguments(concurrent=value, name=self.name)
+        self._concurrent = value
+        self._registry.invalidate()
+
+    @property
+    def _dead_receivers(self) -> bool:
+        """Django's flag: some weak reference died since the last clean-up."""
+        return self._registry.dead
+
+    @_dead_receivers.setter
+    def _dead_receivers(self, value: bool) -> None:
+        self._registry.dead = value
+
+    def _build_plan(self, records: tuple[Record, ...]) -> Plan:
+        return Plan(records, self._concurrent)
+
+    def _listeners_changed(self) -> None:
+        """Called after a receiver or tap was connected or disconnected, without the lock.
+
+        A hook for subclasses (the model-signal bridge uses it to connect to
+        Django only for the models that have receivers). Receivers dropped by
+        garbage collection are noticed lazily, at the next change or send.
+        """
 
     # -- connecting ---------------------------------------------------------------
 
@@ -172,15 +186,16 @@ class Signal(django.dispatch.Signal):
 
         Connecting an already-connected receiver (same receiver or
         ``dispatch_uid``, same sender) changes nothing and keeps its first
-        position; if ``priority`` differs, a
-        ``DuplicateReceiverWarning`` says so.
+        position; if ``priority`` differs, a ``DuplicateReceiverWarning`` says so.
 
         Raises:
             TypeError: ``receiver`` is not callable, cannot be weakly referenced
-                with ``weak=True``, ``priority`` is not an ``int`` or
-                ``on_commit`` is neither a bool nor a string.
-            ValueError: ``receiver`` does not accept ``**kwargs``, or
-                ``on_commit`` names a database that is not configured.
+                with ``weak=True``; ``dispatch_uid`` is not hashable; ``priority``
+                is not an ``int``; ``once`` is not a bool; ``on_commit`` is
+                neither a bool nor a string.
+            ValueError: ``receiver`` does not accept ``**kwargs`` (or its
+                signature cannot be read), or ``on_commit`` names a database
+                that is not configured.
         """
         self._connect(receiver, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=3)
 
@@ -196,39 +211,37 @@ class Signal(django.dispatch.Signal):
         *,
         stacklevel: int,
     ) -> Record | None:
-        validate(receiver, priority)
-        if on_commit is not False:
-            validate_on_commit(on_commit, receiver)
-        if weak:
-            note_weak_connection(self, receiver)
-        record = build_record(
+        """Validate and connect; return the new record, or ``None`` if already connected."""
+        check_receiver(receiver, self)
+        check_options(
+            self,
             receiver,
-            sender,
-            weak=weak,
             dispatch_uid=dispatch_uid,
             priority=priority,
             once=once,
-            on_dead=self._on_dead,
             on_commit=on_commit,
         )
-        with self.lock:
-            self._prune()
-            existing = self._lookup(record.first, record.sender_key)
-            if existing is None:
-                # After every receiver of the same priority: connection order.
-                index = bisect.bisect_right(self._records, -priority, key=_rank)
-                self._records.insert(index, record)
-                self._index(record)
-                self._changed()
+        record = build_record(
+            receiver,
+            sender,
+            weak=bool(weak),
+            dispatch_uid=dispatch_uid,
+            priority=priority,
+            once=once,
+            on_commit=on_commit,
+            on_dead=self._registry.on_dead,
+        )
+        if weak:
+            _weak_connections.note(self, receiver)
+        existing = self._registry.add(record)
         if existing is None:
-            self._receivers_changed()
             return record
         if existing.priority != priority:
             warnings.warn(
                 DuplicateReceiverWarning(
-                    f"{describe(receiver)} is already connected to {self!r} with priority "
-                    f"{existing.priority}; connecting it again with priority {priority} "
-                    "changes nothing. Disconnect it first to change its priority."
+                    f"{describe(receiver)} is already connected to {signal_name(self)} with "
+                    f"priority {existing.priority}; connecting it again with priority "
+                    f"{priority} changes nothing. Disconnect it first to change its priority."
                 ),
                 stacklevel=stacklevel,
             )
@@ -246,124 +259,8 @@ class Signal(django.dispatch.Signal):
         or by ``dispatch_uid`` and ``sender``. Weakly connected receivers need
         not be disconnected: they disappear when they are garbage collected.
         """
-        first = dispatch_uid if dispatch_uid else make_id(receiver)
-        with self.lock:
-            self._prune()
-            record = self._lookup(first, make_id(sender))
-            if record is None:
-                return False
-            self._remove(record)
-            self._changed()
-        self._receivers_changed()
-        return True
-
-    def _forget(self, record: Record) -> None:
-        """Disconnect a ``once`` receiver that has just been claimed."""
-        with self.lock:
-            current = self._lookup(record.first, record.sender_key)
-            if current is None or current.once is not record.once:
-                return
-            self._remove(current)
-            self._changed()
-        self._receivers_changed()
-
-    def _receivers_changed(self) -> None:
-        """Called after a receiver was connected or disconnected, without the lock.
-
-        A hook for subclasses (the model-signal bridge uses it to connect to
-        Django only for the models that have receivers). Receivers dropped by
-        garbage collection are noticed lazily, at the next change or send.
-        """
-
-    def _connected_senders(self) -> tuple[bool, list[Any]]:
-        """``(has_catch_all, live_senders)``: who the live receivers listen to.
-
-        ``has_catch_all`` is true when some receiver listens to every sender;
-        ``live_senders`` are the distinct, still-alive sender objects of the
-        other receivers (senders that cannot be weakly referenced are left out).
-        Open subscriptions count as receivers.
-        """
-        with self.lock:
-            self._prune()
-            records = tuple(self._records)
-        catch_all = False
-        senders: dict[int, Any] = {}
-        for subscription in self._subscriptions:
-            if subscription.sender is None:
-                catch_all = True
-            else:
-                senders[id(subscription.sender)] = subscription.sender
-        for record in records:
-            if record.sender_key == NONE_ID:
-                catch_all = True
-            elif record.sender_ref is not None:
-                sender = record.sender_ref()
-                if sender is not None:
-                    senders[id(sender)] = sender
-        return catch_all, list(senders.values())
-
-    # Helpers below expect ``self.lock`` to be held.
-
-    def _lookup(self, first: Hashable, sender_key: ObjectId) -> Record | None:
-        if sender_key == NONE_ID:
-            return self._by_first.get(first)
-        return self._by_key.get((first, sender_key))
-
-    def _index(self, record: Record) -> None:
-        if record.sender_key == NONE_ID:
-            self._by_first[record.first] = record
-        else:
-            self._by_key[record.key] = record
-            self._sender_keys[record.sender_key] = self._sender_keys.get(record.sender_key, 0) + 1
-
-    def _remove(self, record: Record) -> None:
-        start = bisect.bisect_left(self._records, -record.priority, key=_rank)
-        del self._records[self._records.index(record, start)]
-        if record.sender_key == NONE_ID:
-            del self._by_first[record.first]
-            return
-        del self._by_key[record.key]
-        left = self._sender_keys[record.sender_key] - 1
-        if left:
-            self._sender_keys[record.sender_key] = left
-        else:
-            del self._sender_keys[record.sender_key]
-
-    def _replace_all(self, records: list[Record]) -> None:
-        by_first: dict[Hashable, Record] = {}
-        by_key: dict[LookupKey, Record] = {}
-        sender_keys: dict[ObjectId, int] = {}
-        for record in records:
-            if record.sender_key == NONE_ID:
-                by_first[record.first] = record
-            else:
-                by_key[record.key] = record
-                sender_keys[record.sender_key] = sender_keys.get(record.sender_key, 0) + 1
-        # _plan_slow reads _sender_keys without the lock: swap in complete dicts,
-        # never fill the live ones in place.
-        self._records, self._by_first, self._by_key, self._sender_keys = (
-            records,
-            by_first,
-            by_key,
-            sender_keys,
-        )
-        self._changed()
-
-    def _changed(self) -> None:
-        self._generation += 1
-        self.sender_receivers_cache.clear()
-
-    def _prune(self) -> None:
-        if self._dead_receivers:
-            self._dead_receivers = False
-            self._replace_all([r for r in self._records if r.alive()])
-
-    def _flag_dead_receivers(self, reference: object = None) -> None:
-        # Called by the garbage collector, possibly while this thread holds
-        # self.lock, so it must not take the lock: flag the records for pruning
-        # under the lock later, and drop the plans that may hold them now.
-        self._dead_receivers = True
-        self.sender_receivers_cache.clear()
+        lookup = dispatch_uid if dispatch_uid else make_id(receiver)
+        return self._registry.remove(lookup, make_id(sender))
 
     # -- the Django-compatible receivers list -----------------------------------
 
@@ -380,99 +277,47 @@ class Signal(django.dispatch.Signal):
         get priority 0, and the list order becomes the connection order.
         Mutating the returned list (``append``, ``insert``, ...) writes it back
         the same way, as long as the signal has not changed since it was read.
+        Assigning while holding ``signal.lock`` is fine: the lock is re-entrant.
         """
-        generation = self._generation
-        records = tuple(self._records)  # one C-level copy: a consistent snapshot without the lock
-        return _ReceiverList(self, generation, (self._entry(r) for r in records))
+        registry = self._registry
+        read_at = registry.generation
+        records = tuple(self._records)  # one C-level copy: a consistent snapshot
+        return ReceiverList(
+            (DjangoEntry(r, registry) for r in records),
+            read_at,
+            lambda: registry.generation,
+            self._assign_receivers,
+        )
 
     @receivers.setter
     def receivers(self, entries: Iterable[Any]) -> None:
-        records: list[Record] = []
-        seen: set[LookupKey] = set()
-        for entry in entries:
-            record: Record | None
-            own = getattr(entry, "record", None)
-            if not isinstance(own, Record):
-                record = record_from_django_entry(tuple(entry), on_dead=self._on_dead)
-            elif entry.signal is self:
-                record = own
-            else:  # taken from another eventbus signal
-                record = own.rebound(self._on_dead)
-            if record is not None and record.key not in seen:
-                seen.add(record.key)
-                records.append(record)
-        records.sort(key=_rank)  # stable: the list order is the connection order
-        with self.lock:
-            self._dead_receivers = False
-            self._replace_all(records)
-        self._receivers_changed()
+        self._assign_receivers(entries)
 
-    def _entry(self, record: Record) -> tuple[Any, ...]:
-        values: tuple[Any, ...]
-        if _DJANGO_6:
-            values = (record.key, record.raw, record.sender_ref, record.is_async)
-        else:
-            values = (record.key, record.raw, record.is_async)
-        return _DjangoEntry(values, record, self)
+    def _assign_receivers(self, entries: Iterable[Any]) -> None:
+        registry = self._registry
+        registry.replace(adopt(entries, registry, registry.on_dead))
 
-    # -- looking receivers up -----------------------------------------------------
+    # -- which receivers ------------------------------------------------------------
 
-    def _plan(self, sender: Any) -> _dispatch.Plan:
-        plan = self.sender_receivers_cache.get(id(sender))
-        return plan if plan is not None else self._plan_slow(sender)
+    def _plan(self, sender: Any) -> Plan:
+        """The plan a send to ``sender`` walks (empty while muted)."""
+        if not self._custom_live_receivers:
+            return self._registry.plan(sender)
+        if self._registry.muted:
+            return EMPTY_PLAN
+        return Plan(self._records_via_live_receivers(sender), self._concurrent)
 
-    def _plan_slow(self, sender: Any) -> _dispatch.Plan:
-        if self._custom_live_receivers:
-            if self._muted:
-                return _dispatch.EMPTY_PLAN
-            return _dispatch.Plan(self._records_via_live_receivers(sender), self.concurrent)
-        key = make_id(sender)
-        with self.lock:
-            self._prune()
-            cache = self.sender_receivers_cache
-            # A sender without receivers of its own shares the "every sender"
-            # plan, cached under id(None); it is also cached under its own id so
-            # its next sends hit at once, within a bound, because senders may be
-            # short-lived instances (any change clears the cache, so an id
-            # reused by a new object never sees a stale plan).
-            plan_key = key if key in self._sender_keys else NONE_ID
-            plan = cache.get(plan_key)
-            if plan is None:
-                plan = (
-                    _dispatch.EMPTY_PLAN
-                    if self._muted
-                    else _dispatch.Plan(self._matching(plan_key), self.concurrent)
-                )
-                if isinstance(plan_key, int):
-                    cache[plan_key] = plan
-            if isinstance(key, int) and key != plan_key:
-                if len(cache) >= SENDER_CACHE_LIMIT:
-                    cache.clear()
-                    cache[NONE_ID] = plan
-                cache[key] = plan
-            # A receiver collected while the plan was built flags the signal
-            # without the lock; never leave such a plan behind.
-            if self._dead_receivers:
-                cache.clear()
-        return plan
-
-    def _matching(self, key: ObjectId) -> tuple[Record, ...]:
-        return tuple(r for r in self._records if r.sender_key in (NONE_ID, key) and r.alive())
-
-    def _collect(self, sender: Any) -> tuple[Record, ...]:
+    def _which(self, sender: Any) -> tuple[Record, ...]:
+        """The records a send to ``sender`` reaches, in call order, muting aside."""
         if self._custom_live_receivers:
             return self._records_via_live_receivers(sender)
-        with self.lock:
-            self._prune()
-            return self._matching(make_id(sender))
+        return self._registry.matching(sender)
 
     def _records_via_live_receivers(self, sender: Any) -> tuple[Record, ...]:
         """Honour a subclass's ``_live_receivers()``: keep our order, its selection."""
         sync_receivers, async_receivers = self._live_receivers(sender)
-        chosen = {make_id(r): r for r in (*sync_receivers, *async_receivers)}
-        with self.lock:
-            self._prune()
-            records = [r for r in self._matching(make_id(sender)) if make_id(r.deref()) in chosen]
+        chosen = {make_id(r) for r in (*sync_receivers, *async_receivers)}
+        records = [r for r in self._registry.matching(sender) if make_id(r.deref()) in chosen]
         known = {make_id(r.deref()) for r in records}
         for receiver in (*sync_receivers, *async_receivers):
             if make_id(receiver) not in known:
@@ -484,7 +329,8 @@ class Signal(django.dispatch.Signal):
                         dispatch_uid=None,
                         priority=0,
                         once=False,
-                        on_dead=self._on_dead,
+                        on_commit=False,
+                        on_dead=self._registry.on_dead,
                     )
                 )
         return tuple(records)
@@ -496,43 +342,37 @@ class Signal(django.dispatch.Signal):
         receivers of a send; eventbus then calls the receivers it returns in
         eventbus order.
         """
-        with self.lock:
-            self._prune()
-            records = self._matching(make_id(sender))
         sync_receivers: list[Receiver] = []
         async_receivers: list[Receiver] = []
-        for record in records:
+        for record in self._registry.matching(sender):
             receiver = record.deref()
             if receiver is not None:
                 (async_receivers if record.is_async else sync_receivers).append(receiver)
         return sync_receivers, async_receivers
 
     def has_listeners(self, sender: Any = None) -> bool:
-        """Whether a send to ``sender`` reaches a receiver or a subscription (mute aside)."""
-        if self._subscriptions and any(
-            s._match is None or s._match == id(sender) for s in self._subscriptions
-        ):
+        """Whether a send to ``sender`` reaches a receiver or a tap (mute aside).
+
+        Taps are open subscriptions and running ``eventbus.testing`` captures:
+        they see sends without being receivers.
+        """
+        if self._taps and self._registry.tapped(sender):
             return True
         if not self._records:
             return False
-        if self._muted or self._custom_live_receivers:
-            return bool(self._collect(sender))
-        return bool(self._plan(sender).records)
+        if self._registry.muted or self._custom_live_receivers:
+            return bool(self._which(sender))
+        return bool(self._registry.plan(sender).records)
 
     def receivers_for(self, sender: Any = None) -> list[ReceiverInfo]:
         """Describe the receivers ``send(sender)`` calls, in the order it calls them.
 
-        Each ``ReceiverInfo`` gives the receiver, its priority,
-        whether it is async, weakly held or ``once``, its ``dispatch_uid`` and
-        sender filter, and where it is defined. Receivers are listed even while
-        the signal is ``muted()``.
+        Each ``ReceiverInfo`` gives the receiver, its priority, whether it is
+        async, weakly held or ``once``, its ``dispatch_uid`` and sender filter,
+        and where it is defined. Receivers are listed even while the signal is
+        ``muted()``.
         """
-        described = []
-        for record in self._collect(sender):
-            receiver = record.deref()
-            if receiver is not None:
-                described.append(info(record, receiver))
-        return described
+        return _describe(self._which(sender))
 
     def describe_receivers(self) -> list[ReceiverInfo]:
         """Describe every connected receiver, whatever its sender filter, in call order.
@@ -541,75 +381,57 @@ class Signal(django.dispatch.Signal):
         all connections (for tools such as ``manage.py eventbus``), including
         while the signal is ``muted()``.
         """
-        with self.lock:
-            self._prune()
-            records = tuple(self._records)
-        described = []
-        for record in records:
-            receiver = record.deref()
-            if receiver is not None and record.alive():
-                described.append(info(record, receiver))
-        return described
+        return _describe(self._registry.snapshot())
 
     # -- sending ------------------------------------------------------------------
+    #
+    # Each send method starts with the same preamble (deliver to taps; no
+    # receivers: done; the cached plan), written out rather than called, because
+    # a call would double the cost of a send to no receiver. Plans of plain
+    # receivers of one kind get a tight loop here; every other plan is walked by
+    # ``_walkers``.
 
     def send(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Call every receiver for ``sender`` in order; return ``[(receiver, response)]``.
 
-        Sync receivers run on this thread. Each contiguous run of async receivers
-        runs in one ``async_to_sync`` call (an event-loop entry; from a
-        ``sync_to_async`` thread it goes back to the outer loop). The first
-        exception a receiver raises propagates unchanged and the receivers after
-        it do not run.
+        Sync receivers run on this thread; async ones in one event-loop entry
+        (see the class docstring). The first exception a receiver raises
+        propagates unchanged and the receivers after it do not run.
 
         Raises:
             AsyncSendError: Called on a thread that runs an event loop while an
                 async receiver would be called; ``await asend(...)`` instead.
         """
-        if self._subscriptions:
+        if self._taps:
             self._publish(sender, named, from_sync=True)
         if not self._records:
             return []
-        try:
-            plan = self.sender_receivers_cache[id(sender)]
-        except KeyError:
-            plan = self._plan_slow(sender)
-        responses: list[tuple[Receiver, Any]] = []
-        fast = plan.fast
-        if fast is not None:
+        plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
+        derefs = plan.sync_derefs
+        if derefs is not None:
             # EAFP: calling a collected receiver (None) raises TypeError, which
             # costs nothing until it happens; a None check per receiver would.
+            responses = []
             receiver = None
             try:
-                for deref in fast:
+                for deref in derefs:
                     receiver = deref()
                     responses.append((receiver, receiver(signal=self, sender=sender, **named)))
             except TypeError:
                 if receiver is not None:
                     raise  # the receiver's own TypeError, unchanged
-                return self._send_past_dead(fast, deref, responses, sender, named)
+                for deref in derefs[len(responses) + 1 :]:
+                    receiver = deref()
+                    if receiver is not None:
+                        responses.append((receiver, receiver(signal=self, sender=sender, **named)))
             return responses
-        strong = plan.strong
-        if strong is None:
-            return _dispatch.send_plan(self, plan, sender, named, False)
-        for receiver in strong:
-            responses.append((receiver, receiver(signal=self, sender=sender, **named)))
-        return responses
-
-    def _send_past_dead(
-        self,
-        fast: tuple[Callable[[], Any], ...],
-        dead: Callable[[], Any],
-        responses: list[tuple[Receiver, Any]],
-        sender: Any,
-        named: dict[str, Any],
-    ) -> list[tuple[Receiver, Any]]:
-        """Finish a fast send after ``dead``, a receiver collected since the plan was cached."""
-        for deref in fast[fast.index(dead) + 1 :]:
-            receiver = deref()
-            if receiver is not None:
+        receivers = plan.sync_receivers
+        if receivers is not None:
+            responses = []
+            for receiver in receivers:
                 responses.append((receiver, receiver(signal=self, sender=sender, **named)))
-        return responses
+            return responses
+        return send_steps(Call(self, sender, named, False, self._registry.claim), plan)
 
     def send_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Like ``send()``, but call every receiver even when some raise.
@@ -617,28 +439,25 @@ class Signal(django.dispatch.Signal):
         A receiver's ``Exception`` becomes its response in the result list
         and is logged to the ``django.dispatch`` logger with ``exc_info``, with
         Django's message. ``BaseException`` (``KeyboardInterrupt``, cancellation)
-        still propagates.
+        still propagates. Never raises for a receiver's problem.
         """
-        if self._subscriptions:
+        if self._taps:
             self._publish(sender, named, from_sync=True)
         if not self._records:
             return []
-        try:
-            plan = self.sender_receivers_cache[id(sender)]
-        except KeyError:
-            plan = self._plan_slow(sender)
-        receivers: Iterable[Receiver] | None = plan.strong
-        if receivers is None and plan.fast is not None:
+        plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
+        receivers: Iterable[Receiver] | None = plan.sync_receivers
+        if receivers is None and plan.sync_derefs is not None:
             # Resolved up front, as Django's _live_receivers() does.
-            receivers = [r for deref in plan.fast if (r := deref()) is not None]
+            receivers = [r for deref in plan.sync_derefs if (r := deref()) is not None]
         if receivers is None:
-            return _dispatch.send_plan(self, plan, sender, named, True)
+            return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
         responses = []
         for receiver in receivers:
             try:
                 response = receiver(signal=self, sender=sender, **named)
             except Exception as err:
-                self._log_robust_failure(receiver, err)
+                report_failure(receiver, err)
                 response = err
             responses.append((receiver, response))
         return responses
@@ -657,55 +476,59 @@ class Signal(django.dispatch.Signal):
         the running receiver (a sync receiver already in its thread finishes,
         no later one starts).
         """
-        if self._subscriptions:
-            self._publish(sender, named)
+        if self._taps:
+            self._publish(sender, named, from_sync=False)
         if not self._records:
             return []
-        try:
-            plan = self.sender_receivers_cache[id(sender)]
-        except KeyError:
-            plan = self._plan_slow(sender)
-        fast = plan.async_fast
-        if fast is not None and not self.concurrent:
+        plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
+        derefs = plan.async_derefs
+        if derefs is not None:
             responses = []
-            for deref in fast:
+            for deref in derefs:
                 receiver = deref()
                 if receiver is not None:
-                    response = await receiver(signal=self, sender=sender, **named)
-                    responses.append((receiver, response))
+                    responses.append(
+                        (receiver, await receiver(signal=self, sender=sender, **named))
+                    )
             return responses
         if not plan.records:
             return []
-        return await _dispatch.asend_plan(self, plan, sender, named, False)
+        return await asend_steps(Call(self, sender, named, False, self._registry.claim), plan)
 
     async def asend_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Like ``asend()``, but call every receiver; failures are returned and logged."""
-        if self._subscriptions:
-            self._publish(sender, named)
+        if self._taps:
+            self._publish(sender, named, from_sync=False)
         if not self._records:
             return []
-        plan = self.sender_receivers_cache.get(id(sender)) or self._plan_slow(sender)
+        plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
         if not plan.records:
             return []
-        return await _dispatch.asend_plan(self, plan, sender, named, True)
+        return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
 
-    def _log_robust_failure(self, receiver: Receiver, err: Exception) -> None:
-        logger.error(
-            "Error calling %s in Signal.send_robust() (%s)",
-            getattr(receiver, "__qualname__", repr(receiver)),
-            err,
-            exc_info=err,
-        )
+    def _publish(self, sender: Any, named: dict[str, Any], *, from_sync: bool) -> None:
+        """Deliver one send to the matching taps (called only when some are registered)."""
+        if self._registry.muted:
+            return
+        if from_sync and self._records and self._plan(sender).has_async and in_event_loop_thread():
+            return  # send() is about to refuse with AsyncSendError: nothing was sent
+        event = None
+        key = id(sender)
+        for tap in self._registry.live_taps():
+            if tap.sender_key is None or tap.sender_key == key:
+                if event is None:
+                    event = make_event(self, sender, named)
+                tap.deliver(event)
 
-    # -- subscriptions --------------------------------------------------------------
+    # -- taps and subscriptions -------------------------------------------------------
 
     def subscribe(
         self,
         sender: Any = None,
         *,
-        maxsize: int = _subscription.DEFAULT_MAXSIZE,
-        overflow: _subscription.Overflow | str = _subscription.Overflow.DROP_OLDEST,
-    ) -> _subscription.Subscription:
+        maxsize: int = DEFAULT_MAXSIZE,
+        overflow: Overflow | str = Overflow.DROP_OLDEST,
+    ) -> Subscription:
         """A bounded stream of this signal's sends, for async code.
 
         Use it as ``async with signal.subscribe() as events: async for event
@@ -723,44 +546,26 @@ class Signal(django.dispatch.Signal):
             TypeError, ValueError: ``maxsize`` is not a positive int, or
                 ``overflow`` is not ``"drop_oldest"`` or ``"close"``.
         """
-        return _subscription.Subscription(self, sender, maxsize=maxsize, overflow=overflow)
+        return Subscription(
+            self,
+            sender,
+            maxsize=maxsize,
+            overflow=overflow,
+            attach=self._registry.add_tap,
+            detach=self._registry.remove_tap,
+        )
 
     @property
-    def subscriptions(self) -> tuple[_subscription.Subscription, ...]:
+    def subscriptions(self) -> tuple[Subscription, ...]:
         """The open subscriptions, oldest first."""
-        return self._subscriptions
+        return tuple(t for t in self._registry.live_taps() if isinstance(t, Subscription))
 
-    def _add_subscription(self, subscription: _subscription.Subscription) -> None:
-        with self.lock:
-            self._subscriptions = (*self._subscriptions, subscription)
-        self._receivers_changed()
+    def _add_tap(self, tap: Tap) -> None:
+        """Let ``tap`` see every send and count as a listener (held weakly; eventbus's tools)."""
+        self._registry.add_tap(tap)
 
-    def _remove_subscription(self, subscription: _subscription.Subscription) -> None:
-        with self.lock:
-            remaining = tuple(s for s in self._subscriptions if s is not subscription)
-            changed = len(remaining) != len(self._subscriptions)
-            self._subscriptions = remaining
-        if changed:
-            self._receivers_changed()
-
-    def _publish(self, sender: Any, named: dict[str, Any], from_sync: bool = False) -> None:
-        """Deliver one send to the matching subscriptions (called only when some are open)."""
-        if self._muted:
-            return
-        if (
-            from_sync
-            and self._records
-            and self._plan(sender).has_async
-            and _dispatch.in_event_loop_thread()
-        ):
-            return  # send() is about to refuse with AsyncSendError: nothing was sent
-        event = None
-        key = id(sender)
-        for subscription in self._subscriptions:
-            if subscription._match is None or subscription._match == key:
-                if event is None:
-                    event = _subscription.make_event(self, sender, named)
-                subscription._deliver(event)
+    def _remove_tap(self, tap: Tap) -> None:
+        self._registry.remove_tap(tap)
 
     # -- scoped helpers -------------------------------------------------------------
 
@@ -772,15 +577,11 @@ class Signal(django.dispatch.Signal):
         Muting is per signal, not per thread: it applies to every thread and
         task while the block is open. Blocks nest.
         """
-        with self.lock:
-            self._muted += 1
-            self.sender_receivers_cache.clear()
+        self._registry.mute(+1)
         try:
             yield
         finally:
-            with self.lock:
-                self._muted -= 1
-                self.sender_receivers_cache.clear()
+            self._registry.mute(-1)
 
     @contextmanager
     def connected_to(
@@ -808,79 +609,19 @@ class Signal(django.dispatch.Signal):
             yield receiver
         finally:
             if record is not None:
-                with self.lock:
-                    removed = self._lookup(record.first, record.sender_key) is record
-                    if removed:
-                        self._remove(record)
-                        self._changed()
-                if removed:
-                    self._receivers_changed()
+                self._registry.discard(record)
 
 
-class _DjangoEntry(tuple[Any, ...]):
-    """A tuple in Django's ``receivers`` format that remembers its eventbus record."""
-
-    record: Record
-    signal: Signal
-
-    def __new__(cls, values: tuple[Any, ...], record: Record, signal: Signal) -> _DjangoEntry:
-        entry = super().__new__(cls, values)
-        entry.record = record
-        entry.signal = signal
-        return entry
+# Django's lazy-reference check (``manage.py check``: ``signals.E001``, "... was
+# connected to the 'post_init' signal with a lazy reference to the sender ...")
+# recognises a pending connection by the module and name of its function. A
+# ``ModelSignal`` built on this class (Django's own, when its base is swapped for
+# eventbus's) schedules ``Signal.connect``: let the check recognise it as Django's.
+Signal.connect.__module__ = django.dispatch.dispatcher.__name__
 
 
-class _ReceiverList(list[Any]):
-    """The list ``Signal.receivers`` returns: in-place changes are written back."""
-
-    def __init__(self, signal: Signal, generation: int, entries: Iterable[Any]) -> None:
-        super().__init__(entries)
-        self._signal = signal
-        self._generation = generation
-
-    def _write_back(self) -> None:
-        signal = self._signal
-        if signal._generation == self._generation:
-            signal.receivers = list(self)
-            self._generation = signal._generation
-
-    def append(self, value: Any) -> None:
-        super().append(value)
-        self._write_back()
-
-    def extend(self, values: Iterable[Any]) -> None:
-        super().extend(values)
-        self._write_back()
-
-    def insert(self, index: SupportsIndex, value: Any) -> None:
-        super().insert(index, value)
-        self._write_back()
-
-    def remove(self, value: Any) -> None:
-        super().remove(value)
-        self._write_back()
-
-    def pop(self, index: SupportsIndex = -1) -> Any:
-        value = super().pop(index)
-        self._write_back()
-        return value
-
-    def clear(self) -> None:
-        super().clear()
-        self._write_back()
-
-    def __iadd__(self, values: Iterable[Any]) -> _ReceiverList:  # type: ignore[misc]
-        super().__iadd__(values)
-        self._write_back()
-        return self
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        super().__setitem__(index, value)
-        self._write_back()
-
-    def __delitem__(self, index: Any) -> None:
-        super().__delitem__(index)
-        self._write_back()
+def _describe(records: Iterable[Record]) -> list[ReceiverInfo]:
+    return [info(r, receiver) for r in records if (receiver := r.deref()) is not None]
 
 
 def receiver(
@@ -907,11 +648,15 @@ def receiver(
         async def invalidate(sender, instance, **kwargs): ...
 
     Plain ``django.dispatch.Signal`` objects in the list are connected too;
-    ``priority``, ``once`` and ``on_commit`` need an ``eventbus.Signal`` and
-    raise ``TypeError`` for them.
+    ``priority``, ``once`` and ``on_commit`` need an ``eventbus.Signal``.
+
+    Raises:
+        TypeError: ``signal`` is not a signal or a non-empty list or tuple of
+            signals; an option needs an ``eventbus.Signal``; or the decorated
+            function is refused as by ``connect()``. Every check runs before
+            anything is connected, so a failing call connects nothing.
     """
-    signals = list(signal) if isinstance(signal, (list, tuple)) else [signal]
-    # Check everything before connecting anything, so a failing call connects nothing.
+    signals = signals_of(signal, django.dispatch.Signal)
     for each in signals:
         if not isinstance(each, Signal) and (priority != 0 or once or on_commit is not False):
             raise TypeError(
@@ -920,9 +665,18 @@ def receiver(
             )
 
     def decorator(func: F) -> F:
-        validate(func, priority)
-        if on_commit is not False:
-            validate_on_commit(on_commit, func)
+        for each in signals:
+            check_receiver(func, each)
+            check_options(
+                each,
+                func,
+                dispatch_uid=dispatch_uid,
+                priority=priority,
+                once=once,
+                on_commit=on_commit,
+            )
+        if weak:
+            check_weakly_referenceable(func)
         for each in signals:
             if isinstance(each, Signal):
                 each._connect(

@@ -29,6 +29,12 @@ The rules:
   by cancellation) unregisters the subscription at once and drops what was
   waiting. ``close()`` unregisters too but lets the consumer read what was
   already waiting; iteration then ends.
+* **Abandoned subscriptions.** The signal holds a subscription weakly. One that
+  was entered but is never exited nor closed keeps receiving (and counting as
+  a listener) for as long as something references it, buffering at most
+  ``maxsize`` events. Once nothing does (its consumer is gone), it is garbage
+  collected: it stops counting as a listener, and a ``ResourceWarning`` names
+  it, as for an unclosed file.
 * **Waiting is cancel-safe**: an ``await anext(events)`` cancelled by a
   timeout loses no event, so ``anyio.move_on_after()`` around it is a
   keep-alive timer.
@@ -40,18 +46,18 @@ import asyncio
 import enum
 import logging
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
+import django.dispatch
 
 from ._exceptions import SubscriptionOverflowError
-
-if TYPE_CHECKING:
-    from ._signal import Signal
+from ._identity import signal_name
 
 __all__ = ["DEFAULT_MAXSIZE", "Event", "Overflow", "Subscription"]
 
@@ -81,7 +87,7 @@ class Event:
         kwargs: The send's keyword arguments (read-only).
     """
 
-    signal: Signal
+    signal: django.dispatch.Signal
     sender: Any
     kwargs: Mapping[str, Any]
 
@@ -107,19 +113,20 @@ class Subscription:
 
     def __init__(
         self,
-        signal: Signal,
+        signal: django.dispatch.Signal,
         sender: Any = None,
         *,
         maxsize: int = DEFAULT_MAXSIZE,
         overflow: Overflow | str = Overflow.DROP_OLDEST,
+        attach: Callable[[Subscription], None],
+        detach: Callable[[Subscription], None],
     ) -> None:
+        where = f"in {signal_name(signal)}.subscribe()"
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-            raise TypeError(
-                f"maxsize must be a positive int, not {maxsize!r}, in {signal!r}.subscribe()."
-            )
+            raise TypeError(f"maxsize must be a positive int, not {maxsize!r}, {where}.")
         if maxsize < 1:
             raise ValueError(
-                f"maxsize must be at least 1, not {maxsize}, in {signal!r}.subscribe(); "
+                f"maxsize must be at least 1, not {maxsize}, {where}; "
                 "a subscription needs room for one event."
             )
         try:
@@ -127,15 +134,17 @@ class Subscription:
         except ValueError:
             choices = ", ".join(repr(p.value) for p in Overflow)
             raise ValueError(
-                f"overflow must be one of {choices} (eventbus.Overflow), not {overflow!r}, "
-                f"in {signal!r}.subscribe()."
+                f"overflow must be one of {choices} (eventbus.Overflow), not {overflow!r}, {where}."
             ) from None
         self.signal = signal
         self.sender = sender
         self.maxsize = maxsize
         self.overflow = policy
         self.dropped = 0
-        self._match = None if sender is None else id(sender)
+        #: ``id(sender)``, or ``None`` for every sender.
+        self.sender_key = None if sender is None else id(sender)
+        self._attach = attach
+        self._detach = detach
         self._lock = threading.Lock()
         self._buffer: deque[Event] = deque()
         self._state = _NEW
@@ -147,7 +156,7 @@ class Subscription:
     def __repr__(self) -> str:
         sender = "" if self.sender is None else f" sender={self.sender!r}"
         return (
-            f"<eventbus.Subscription to {self.signal!r}{sender} {self._state}, "
+            f"<eventbus.Subscription to {signal_name(self.signal)}{sender} {self._state}, "
             f"{len(self._buffer)} waiting, {self.dropped} dropped>"
         )
 
@@ -172,7 +181,7 @@ class Subscription:
         self._call_soon = _thread_safe_scheduler()
         self._thread = threading.get_ident()
         self._state = _OPEN
-        self.signal._add_subscription(self)
+        self._attach(self)
         return self
 
     async def __aexit__(
@@ -194,9 +203,20 @@ class Subscription:
             self._state = _CLOSED
             waiter, self._waiter = self._waiter, None
         if was_open:
-            self.signal._remove_subscription(self)
+            self._detach(self)
         if waiter is not None:
             self._wake(waiter)
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == _OPEN:
+            warnings.warn(
+                f"{self!r} was garbage collected while open: it was entered but never "
+                "exited or closed. Use `async with signal.subscribe() as events:` so it is "
+                "closed when the consumer is done.",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
 
     # -- consuming ------------------------------------------------------------------
 
@@ -223,9 +243,10 @@ class Subscription:
                 if self._state == _CLOSED:
                     if self._overflowed:
                         raise SubscriptionOverflowError(
-                            f"The subscription to {self.signal!r} fell behind: {self.maxsize} "
-                            "events were waiting when another was sent, so it was closed "
-                            "(overflow='close'). Read events faster, raise maxsize=, or pass "
+                            f"The subscription to {signal_name(self.signal)} fell behind: "
+                            f"{self.maxsize} events were waiting when another was sent, so it "
+                            "was closed (overflow='close'). Read events faster, raise maxsize=, "
+                            "or pass "
                             "overflow='drop_oldest' to drop the oldest events instead."
                         )
                     raise StopAsyncIteration
@@ -236,7 +257,8 @@ class Subscription:
 
     # -- delivering (called by the signal, on the sender's thread) --------------------
 
-    def _deliver(self, event: Event) -> None:
+    def deliver(self, event: Event) -> None:
+        """Buffer ``event`` and wake the consumer (the signal calls it at the start of a send)."""
         first_drop = overflowed = False
         with self._lock:
             if self._state != _OPEN:
@@ -253,7 +275,7 @@ class Subscription:
                 self._overflowed = overflowed = True
             waiter, self._waiter = self._waiter, None
         if overflowed:
-            self.signal._remove_subscription(self)
+            self._detach(self)
         elif first_drop:
             logger.warning(
                 "%r fell behind (maxsize=%d) and dropped its oldest event; "
@@ -294,6 +316,6 @@ def _thread_safe_scheduler() -> Callable[[Callable[[], object]], object]:
         ) from None
 
 
-def make_event(signal: Signal, sender: Any, named: dict[str, Any]) -> Event:
+def make_event(signal: django.dispatch.Signal, sender: Any, named: dict[str, Any]) -> Event:
     """The event one send delivers to every matching subscription."""
     return Event(signal, sender, MappingProxyType(dict(named)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
-__all__ = ["EventbusConfig"]
+from .conf import EventbusSettings
+
+__all__ = ["EventbusConfig", "install"]
 
 
 class EventbusConfig(AppConfig):
@@ -12,7 +14,7 @@ class EventbusConfig(AppConfig):
 
     Installing the bridge connects nothing to Django's model signals by itself:
     Django-side connections are made per model, only while the bus has a
-    receiver that needs them.
+    listener that needs them.
     """
 
     name = "eventbus"
@@ -20,7 +22,31 @@ class EventbusConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, not at module level: they need the app registry.
-        from . import _bridge, checks  # noqa: F401, PLC0415 - checks registers on import
+        from . import checks  # noqa: F401, PLC0415 - checks registers on import
         from .conf import get_settings  # noqa: PLC0415
 
-        _bridge.install(get_settings())
+        install(get_settings())
+
+
+def install(config: EventbusSettings) -> None:
+    """Install the bridge for the signals ``config`` names, and change tracking.
+
+    Called by ``EventbusConfig.ready()``; calling it again replaces the
+    previous configuration (signals no longer named stop relaying, tracking
+    follows the new list).
+
+    Raises:
+        ImproperlyConfigured: a ``TRACK_CHANGES`` label cannot be tracked (the
+            message lists every problem), or ``TRACK_CHANGES`` is not empty
+            while ``BRIDGE`` leaves out ``post_save``, which carries the changes.
+    """
+    from . import _tracking, signals  # noqa: PLC0415 - they need the app registry
+
+    tracked = _tracking.tracked_models(config.track_changes, config.bridge)
+    _tracking.stop()
+    for bridged in signals.BRIDGED:
+        bridged.configure(
+            bridged=bridged.name in config.bridge,
+            tracked=tracked if bridged is signals.post_save else (),
+        )
+    _tracking.start(tracked, signals.post_save.relay_tracked)

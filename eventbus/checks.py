@@ -18,11 +18,19 @@ only these), the receiver checks also ``Tags.signals``. Silence one with
 ``eventbus.W002``  One ``eventbus.Signal`` has connections that share a
                    ``dispatch_uid`` (for different senders) with different
                    priorities.
+``eventbus.W003``  Receivers of equal priority on one ``eventbus.Signal``
+                   alternate between sync and async (sync, async, sync ...),
+                   so every send crosses between threads and the event loop
+                   more often than it needs to.
 =================  ==========================================================
+
+Signals are named everywhere by the dotted path they are found under
+(``shop.signals.order_placed``), as ``manage.py eventbus`` lists them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -32,13 +40,18 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 
-from . import _introspect
-from ._receivers import weak_suspects
+from . import _introspect, _weak_connections
+from ._identity import signal_name
 from ._signal import Signal
 from ._tracking import tracking_problems
 from .conf import BRIDGEABLE_SIGNALS, problems
 
-__all__ = ["check_dispatch_uid_priorities", "check_settings", "check_weak_receivers"]
+__all__ = [
+    "check_alternating_receivers",
+    "check_dispatch_uid_priorities",
+    "check_settings",
+    "check_weak_receivers",
+]
 
 #: The tag of every eventbus check: ``manage.py check --tag eventbus``.
 TAG = "eventbus"
@@ -89,19 +102,26 @@ def check_weak_receivers(
     """``eventbus.W001`` for each weakly connected lambda, closure or partial that is gone.
 
     Reads the connections recorded at connect time
-    (``eventbus._receivers.weak_suspects()``), which keeps only those whose
+    (``eventbus._weak_connections``), which keeps only those whose
     receiver has been garbage collected since: by then the receiver has
     silently left the signal and left no other trace. A receiver the caller
     keeps alive is fine and not reported. The same connection recorded twice
     (the same code connecting again) is reported once.
     """
     found: list[CheckMessage] = []
-    for suspect in dict.fromkeys(weak_suspects()):
+    names = _dotted_names()
+    seen = set()
+    for suspect in _weak_connections.suspects():
+        signal = _name_of(suspect.signal, names)
+        key = (signal, suspect.receiver, suspect.kind, suspect.module, suspect.lineno)
+        if key in seen:
+            continue
+        seen.add(key)
         where = suspect.module if suspect.lineno is None else f"{suspect.module}:{suspect.lineno}"
         found.append(
             CheckWarning(
                 f"{suspect.receiver} ({suspect.kind}, {where}) was connected to "
-                f"{suspect.signal} with weak=True and has been garbage collected: nothing "
+                f"{signal} with weak=True and has been garbage collected: nothing "
                 f"else referred to the {suspect.kind}, so it silently stopped receiving.",
                 hint="Connect it with weak=False, or keep a reference to it (for example "
                 "a module-level function) for as long as it should receive.",
@@ -109,6 +129,17 @@ def check_weak_receivers(
             )
         )
     return found
+
+
+def _dotted_names() -> dict[int, str]:
+    """``id(signal)`` -> the dotted name ``manage.py eventbus`` lists it under."""
+    return {id(each.signal): each.name for each in _introspect.discover()}
+
+
+def _name_of(signal: object, names: dict[int, str]) -> str:
+    if signal is None:
+        return "a signal that no longer exists"
+    return names.get(id(signal)) or signal_name(signal)
 
 
 @register(TAG, Tags.signals)
@@ -151,4 +182,46 @@ def check_dispatch_uid_priorities(
                         id="eventbus.W002",
                     )
                 )
+    return found
+
+
+@register(TAG, Tags.signals)
+def check_alternating_receivers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``eventbus.W003`` when equal-priority receivers alternate between sync and async.
+
+    Receivers of one priority run in connection order, so connecting them
+    sync, async, sync makes every send switch between the calling thread and
+    an event loop at each change: ``send()`` hands each sync run between
+    async receivers back to its thread, ``asend()`` takes one thread hop per
+    sync run. Connecting the sync receivers of that priority next to each
+    other runs the same receivers with fewer switches, and their order is
+    still the one their priority allows. Concurrent signals (their equal
+    priorities run as one tier) and after-commit receivers (which only
+    register a callback) are left out. One warning per signal and priority.
+    """
+    found: list[CheckMessage] = []
+    for each in _introspect.discover():
+        signal = each.signal
+        if not isinstance(signal, Signal) or signal.concurrent:
+            continue
+        rows = [r for r in _introspect.listing(each).receivers if r.on_commit is False]
+        for priority, group in itertools.groupby(rows, key=lambda r: r.priority):
+            tier = list(group)
+            kinds = [kind for kind, _ in itertools.groupby(tier, key=lambda r: r.is_async)]
+            if len(kinds) < 3:
+                continue
+            order = ", ".join(f"{r.qualname} ({'async' if r.is_async else 'sync'})" for r in tier)
+            found.append(
+                CheckWarning(
+                    f"{each.name} has receivers of priority {priority} that alternate between "
+                    f"sync and async: {order}. Each switch costs every send a crossing "
+                    "between the calling thread and an event loop.",
+                    hint="Connect the sync receivers of this priority next to each other (or "
+                    "give them different priorities): the same receivers then run with at "
+                    "most one switch.",
+                    id="eventbus.W003",
+                )
+            )
     return found

@@ -60,5 +60,5 @@ post_bulk_update = ModelSignal(use_caching=True, name="post_bulk_update")
 #: Sent after ``update()`` / ``aupdate()`` on an ``eventbus.bulk`` queryset.
 post_update = ModelSignal(use_caching=True, name="post_update")
 
-#: The bridged signals, for ``install()``.
-_BRIDGED = (pre_save, post_save, pre_delete, post_delete, m2m_changed)
+#: The bridged signals, for ``eventbus.apps.install()``.
+BRIDGED = (pre_save, post_save, pre_delete, post_delete, m2m_changed)

@@ -138,6 +138,22 @@ class _Tap:
         return wrapper
 
 
+class _Listening:
+    """What makes a capture count as a listener of an eventbus signal (``has_listeners()``).
+
+    Code that sends only when someone listens (the bridge, the bulk signals)
+    then sends, so the capture records it. It sees every send but keeps
+    nothing: recording is the send methods' wrappers' job.
+    """
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+        self.sender_key = None if sender is None else id(sender)
+
+    def deliver(self, event: object) -> None:
+        """Nothing to do: the wrapped send methods record the send."""
+
+
 _taps: dict[int, _Tap] = {}
 _taps_lock = threading.Lock()
 
@@ -165,6 +181,7 @@ class Capture:
         self.sender = sender
         self.sends: list[Sent] = []
         self._active = False
+        self._listening = _Listening(sender)
 
     # -- starting and stopping ----------------------------------------------------
 
@@ -190,6 +207,8 @@ class Capture:
                 tap.install()
             tap.captures = (*tap.captures, self)
             self._active = True
+        if isinstance(self.signal, Signal):
+            self.signal._add_tap(self._listening)
         return self
 
     def stop(self) -> None:
@@ -203,6 +222,8 @@ class Capture:
             if not tap.captures:
                 del _taps[id(self.signal)]
                 tap.uninstall()
+        if isinstance(self.signal, Signal):
+            self.signal._remove_tap(self._listening)
 
     def __enter__(self) -> Capture:
         return self.start()
@@ -348,7 +369,10 @@ def capture(signal: django.dispatch.Signal, sender: Any = None) -> Capture:
       block is open, with its sender and keyword arguments. With ``sender``,
       only sends whose sender *is* that object. A send is recorded before its
       receivers run, so it is recorded even if a receiver raises, if the signal
-      is muted, or if it has no receivers.
+      is muted, or if it has no receivers. An open capture counts as a listener
+      of an eventbus signal (``has_listeners()`` is true), so code that sends
+      only when someone listens (the model-signal bridge, ``eventbus.bulk``)
+      sends, and is recorded.
     * **Nothing else changes.** The signal's send methods are wrapped on the
       instance for the duration of the block: the same receivers run, in the same
       order, on the same threads and tasks (the async wrappers await on the

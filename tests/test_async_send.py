@@ -9,11 +9,13 @@ from contextvars import ContextVar
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import pytest
+import sniffio
 from asgiref.sync import sync_to_async
 
-from eventbus import Signal, _dispatch
+from eventbus import Signal, _hops, _walkers
 
 pytestmark = pytest.mark.anyio
 
@@ -86,13 +88,13 @@ def sync_runs(layout: str) -> list[list[int]]:
 def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
     """The callables eventbus's dispatch sends to a worker thread, one per hop."""
     hops: list[Callable[[], Any]] = []
-    real = _dispatch.to_thread
+    real = _hops.to_thread
 
     async def counting_to_thread(func: Callable[[], Any]) -> Any:
         hops.append(func)
         return await real(func)
 
-    monkeypatch.setattr(_dispatch, "to_thread", counting_to_thread)
+    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
     return hops
 
 
@@ -249,3 +251,39 @@ async def test_asend_returns_the_same_results_as_send(method: str, layout: str) 
     assert from_asend == from_send
     assert from_asend == [(r, f"{n}:7") for r, n in zip(receivers, names(layout), strict=True)]
     assert [c.name for c in calls] == names(layout) * 2
+
+
+# -- send() nested in a sync receiver of asend() -----------------------------------------
+
+
+async def test_a_nested_send_runs_its_async_receivers_on_the_callers_own_loop(
+    anyio_backend: str,
+) -> None:
+    """A sync receiver runs in a worker thread; its send() of another signal goes back to
+    the loop awaiting asend() (trio included), not to a fresh asyncio loop."""
+    outer, inner = Signal(), Signal()
+    loop_thread = threading.get_ident()
+    seen: list[tuple[str, int]] = []
+
+    async def inner_async(sender: object, **kwargs: object) -> str:
+        await anyio.lowlevel.checkpoint()  # a real await of the running backend
+        seen.append((sniffio.current_async_library(), threading.get_ident()))
+        return "inner"
+
+    def inner_sync(sender: object, **kwargs: object) -> int:
+        return threading.get_ident()
+
+    def outer_sync(sender: object, **kwargs: object) -> Results:
+        return inner.send(None)
+
+    inner.connect(inner_sync, weak=False, priority=2)
+    inner.connect(inner_async, weak=False, priority=1)
+    inner.connect(inner_sync, weak=False, dispatch_uid="after")
+    outer.connect(outer_sync, weak=False)
+
+    [(_, nested)] = await outer.asend(None)
+
+    worker = nested[0][1]
+    assert worker != loop_thread
+    assert [response for _, response in nested] == [worker, "inner", worker]
+    assert seen == [(anyio_backend, loop_thread)]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from django.apps.registry import Apps
 from django.core.checks.model_checks import _check_lazy_references  # type: ignore[attr-defined]
@@ -17,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 
 import eventbus
 from eventbus import _bridge, signals
-from eventbus.conf import EventbusSettings, get_settings
+from tests.helpers import relayed_senders
 from tests.testapp.models import Author, Book, Gadget, Tag
 
 Recorded = list[tuple[Any, dict[str, Any]]]
@@ -45,17 +49,6 @@ class Listener:
 
     def __call__(self, sender: Any, **kwargs: Any) -> None:
         self.calls.append((sender, kwargs))
-
-
-@pytest.fixture
-def reinstall() -> Iterator[Callable[..., None]]:
-    """Install the bridge with another configuration; the settings' one comes back after."""
-
-    def install(**config: Any) -> None:
-        _bridge.install(EventbusSettings(**config))
-
-    yield install
-    _bridge.install(get_settings())
 
 
 def without_signal(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -269,10 +262,10 @@ def test_django_has_no_connection_for_a_model_without_bus_receivers() -> None:
     signals.post_save.connect(listener, sender=Author)
     assert django_side(signals.post_save, Author)
     assert not django_side(signals.post_save, Tag)
-    assert signals.post_save._relayed_senders() == [Author]
+    assert relayed_senders(signals.post_save) == [Author]
     signals.post_save.disconnect(listener, sender=Author)
     assert not django_side(signals.post_save, Author)
-    assert signals.post_save._relayed_senders() == []
+    assert relayed_senders(signals.post_save) == []
 
 
 def test_a_catch_all_receiver_makes_one_django_connection_and_drops_the_per_model_ones() -> None:
@@ -280,13 +273,13 @@ def test_a_catch_all_receiver_makes_one_django_connection_and_drops_the_per_mode
     signals.pre_save.connect(per_model, sender=Author)
     signals.pre_save.connect(every)
     try:
-        assert signals.pre_save._relayed_senders() == [None]
+        assert relayed_senders(signals.pre_save) == [None]
         assert django_side(signals.pre_save, Tag)
     finally:
         signals.pre_save.disconnect(every)
-    assert signals.pre_save._relayed_senders() == [Author]
+    assert relayed_senders(signals.pre_save) == [Author]
     signals.pre_save.disconnect(per_model, sender=Author)
-    assert signals.pre_save._relayed_senders() == []
+    assert relayed_senders(signals.pre_save) == []
 
 
 @pytest.mark.django_db
@@ -369,7 +362,7 @@ def test_a_collected_bus_receiver_is_noticed_at_the_next_connect() -> None:
     gc.collect()
     signals.pre_save.connect(staying, sender=Author)
     try:
-        assert signals.pre_save._relayed_senders() == [Author]
+        assert relayed_senders(signals.pre_save) == [Author]
         assert not django_side(signals.pre_save, Tag)
     finally:
         signals.pre_save.disconnect(staying, sender=Author)
@@ -489,11 +482,17 @@ def test_a_string_disconnect_before_the_model_exists_undoes_the_pending_connect(
 def test_a_string_sender_that_never_resolves_is_reported_by_djangos_check(
     registry: Apps,
 ) -> None:
+    """Django's own signals.E001, naming the receiver and the Django signal it mirrors."""
     signals.post_save.connect(Listener(), sender="testapp.Missing", weak=False, apps=registry)
 
     [error] = _check_lazy_references(registry)
 
-    assert error.id == "models.E022"
+    assert error.id == "signals.E001"
+    assert error.msg == (
+        "An instance of class 'Listener' was connected to the 'post_save' signal with a lazy "
+        "reference to the sender 'testapp.missing', but app 'testapp' doesn't provide model "
+        "'missing'."
+    )
     assert "post_save" in error.msg
     assert "testapp.missing" in error.msg
     assert "doesn't provide model 'missing'" in error.msg
@@ -524,13 +523,13 @@ def test_the_relay_of_a_model_class_that_was_collected_is_forgotten() -> None:
     registry = Apps(["tests.testapp"])
     doomed = late_model(registry, "Doomed")
     signals.post_delete.connect(listener, sender=doomed)
-    assert signals.post_delete._relayed_senders() == [doomed]
+    assert relayed_senders(signals.post_delete) == [doomed]
     del doomed, registry
     gc.collect()
 
     with signals.post_delete.connected_to(listener, sender=Author):
-        assert signals.post_delete._relayed_senders() == [Author]
-    assert signals.post_delete._relayed_senders() == []
+        assert relayed_senders(signals.post_delete) == [Author]
+    assert relayed_senders(signals.post_delete) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -546,3 +545,126 @@ def test_an_on_commit_bus_receiver_of_a_model_signal_waits_for_the_commit() -> N
             Author.objects.create(name="Bob")
             transaction.set_rollback(True)
         assert len(listener.calls) == 1
+
+
+# -- scoped connections to models registered later ----------------------------------
+
+
+def test_a_scoped_connection_to_a_model_registered_after_the_block_leaves_nothing(
+    registry: Apps,
+) -> None:
+    listener = Listener()
+    with signals.post_save.connected_to(listener, sender="testapp.Late", apps=registry):
+        pass
+    late = late_model(registry)
+
+    assert signals.post_save.receivers_for(late) == []
+    assert not django_side(signals.post_save, late)
+    assert _check_lazy_references(registry) == []
+
+
+def test_a_scoped_connection_to_a_model_registered_during_the_block_is_undone_after_it(
+    registry: Apps,
+) -> None:
+    listener = Listener()
+    with signals.post_save.connected_to(listener, sender="testapp.Late", apps=registry):
+        late = late_model(registry)
+        assert [i.receiver for i in signals.post_save.receivers_for(late)] == [listener]
+    assert signals.post_save.receivers_for(late) == []
+    assert not django_side(signals.post_save, late)
+
+
+def test_a_scoped_connection_to_a_model_never_registered_leaves_nothing_pending(
+    registry: Apps,
+) -> None:
+    """Nothing stays referenced either: the receiver can be collected."""
+    listener = Listener()
+    alive = weakref.ref(listener)
+    with signals.post_save.connected_to(listener, sender="testapp.Never", apps=registry):
+        assert [e.id for e in _check_lazy_references(registry)] == ["signals.E001"]
+    del listener
+    gc.collect()
+
+    assert _check_lazy_references(registry) == []
+    assert alive() is None
+
+
+def test_a_lazy_connection_is_validated_at_once(registry: Apps) -> None:
+    def no_kwargs(sender: object) -> None: ...
+
+    with pytest.raises(ValueError, match=r"must accept keyword arguments"):
+        signals.post_save.connect(no_kwargs, sender="testapp.Late", apps=registry)
+    with pytest.raises(TypeError, match=r"priority must be an int"):
+        signals.post_save.connect(Listener(), sender="testapp.Late", apps=registry, priority="1")  # type: ignore[arg-type]
+    assert _check_lazy_references(registry) == []
+
+
+# -- relays while listeners come and go ------------------------------------------------
+
+
+class Churn:
+    """Changes the bus's listeners of ``post_save`` from another thread until stopped."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        if self.how == "subscription":
+            anyio.run(self.subscribe)
+            return
+        listener = Listener()
+        while not self.stop.is_set():
+            if self.how == "catch-all receiver":
+                signals.post_save.connect(listener)
+                signals.post_save.disconnect(listener)
+            else:  # a receiver for Author itself, next to the test's
+                signals.post_save.connect(listener, sender=Author, dispatch_uid="churn")
+                signals.post_save.disconnect(sender=Author, dispatch_uid="churn")
+            self.rounds += 1
+
+    async def subscribe(self) -> None:
+        while not self.stop.is_set():
+            async with signals.post_save.subscribe():
+                await anyio.lowlevel.checkpoint()
+            self.rounds += 1
+
+    def __enter__(self) -> Churn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+@pytest.mark.parametrize("how", ["catch-all receiver", "subscription", "same-model receiver"])
+def test_every_save_reaches_a_receiver_connected_throughout_while_others_come_and_go(
+    how: str,
+) -> None:
+    """No save is lost and none is relayed twice while the relays are swapped under it.
+
+    The sends are the ``post_save`` sends ``Model.save()`` makes, without the
+    database round trip, so thousands fit in a second.
+    """
+    received: list[int] = []
+
+    def count(sender: Any, instance: int, **kwargs: Any) -> None:
+        received.append(instance)
+
+    sends = 3000
+    with signals.post_save.connected_to(count, sender=Author), Churn(how) as churn:
+        for number in range(sends):
+            django_signals.post_save.send(
+                sender=Author, instance=number, created=True, update_fields=None, raw=False,
+                using="default",
+            )  # fmt: skip
+            if number % 100 == 0:
+                time.sleep(0)  # let the churn run between sends too
+    assert churn.rounds > 0
+    assert received == list(range(sends))
+    assert relayed_senders(signals.post_save) == []

@@ -14,8 +14,7 @@ from django.core.checks import Warning as CheckWarning
 from pytest_django import Settings
 
 import eventbus
-from eventbus import checks
-from eventbus._receivers import clear_weak_suspects
+from eventbus import _weak_connections, checks
 from tests.testapp.models import Author, Book
 
 #: Module level, so the checks find it.
@@ -49,9 +48,9 @@ def ids(messages: list[CheckMessage]) -> list[str | None]:
 
 @pytest.fixture(autouse=True)
 def no_weak_suspects() -> Iterator[None]:
-    clear_weak_suspects()
+    _weak_connections.clear()
     yield
-    clear_weak_suspects()
+    _weak_connections.clear()
 
 
 # -- settings: E001, E002 -------------------------------------------------------------------
@@ -63,10 +62,12 @@ def test_the_checks_are_registered_under_the_eventbus_tag() -> None:
         "check_settings",
         "check_weak_receivers",
         "check_dispatch_uid_priorities",
+        "check_alternating_receivers",
     }
     assert {check.__name__ for check in _registered("signals")} >= {
         "check_weak_receivers",
         "check_dispatch_uid_priorities",
+        "check_alternating_receivers",
     }
 
 
@@ -165,7 +166,8 @@ def test_a_weakly_connected_lambda_is_warning_w001_even_after_it_is_collected() 
     [warning] = checks.check_weak_receivers()
     assert warning == CheckWarning(
         f"tests.test_checks._connect_weak_lambda.<locals>.<lambda> (lambda, "
-        f"tests.test_checks:{line}) was connected to {payment_received!r} with weak=True "
+        f"tests.test_checks:{line}) was connected to tests.test_checks.payment_received with "
+        "weak=True "
         "and has been garbage collected: nothing else referred to the lambda, so it "
         "silently stopped receiving.",
         hint=WEAK_HINT,

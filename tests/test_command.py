@@ -16,8 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 import eventbus
-from eventbus import _introspect
-from eventbus._receivers import ReceiverInfo
+from eventbus import ReceiverInfo, _introspect
 from tests.testapp.models import Author, Book
 
 #: Found by the command because it is bound at module level in a loaded module.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -710,3 +711,71 @@ async def test_overridden_live_receivers_keeps_the_sender_filter(kind: str, meth
     assert await dispatch(signal, method, None) == [(receiver, "r")]
     assert await dispatch(signal, method, mine) == [(receiver, "r"), (receiver, "r")]
     assert log == ["r"] * 4
+
+
+# -- code that holds the lock, and what Django's __init__ sets -----------------------------
+
+
+def run_bounded(target: Callable[[], None]) -> None:
+    """Run ``target`` in a thread and fail (instead of hanging) if it does not finish."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "dead-locked"
+    assert errors == []
+
+
+def test_assigning_receivers_while_holding_the_lock_does_not_dead_lock() -> None:
+    """The pattern a versioning app uses to mute a signal: ``with signal.lock: receivers = []``."""
+    signal = eventbus.Signal()
+    signal.connect(Handler("h").method, weak=False)
+    saved = signal.receivers
+
+    def mute_and_restore() -> None:
+        with signal.lock:
+            signal.receivers = []
+        assert not signal.has_listeners()
+        with signal.lock:
+            signal.receivers = saved
+
+    run_bounded(mute_and_restore)
+    assert signal.has_listeners()
+
+
+def test_djangos_clear_dead_receivers_under_the_lock_does_not_dead_lock() -> None:
+    """Django's own signals tests call it so, after a weak receiver died."""
+    signal = eventbus.Signal()
+
+    def doomed(sender: object, **kwargs: object) -> None: ...
+
+    signal.connect(doomed)
+    del doomed
+    gc.collect()
+
+    def clear() -> None:
+        with signal.lock:
+            signal._clear_dead_receivers()  # type: ignore[attr-defined]
+
+    run_bounded(clear)
+    assert signal.receivers == []
+
+
+def test_every_attribute_djangos_init_sets_exists_on_an_eventbus_signal() -> None:
+    """eventbus does not call Django's __init__, so check nothing it sets is missing."""
+    django_signal = django.dispatch.Signal(use_caching=True)
+    bus_signal = eventbus.Signal(use_caching=True)
+    missing = [name for name in vars(django_signal) if not hasattr(bus_signal, name)]
+    assert missing == []
+    assert bus_signal.use_caching is True
+    assert bus_signal._dead_receivers is False
+    assert isinstance(bus_signal.receivers, list)
+    with bus_signal.lock:
+        bus_signal.sender_receivers_cache.clear()

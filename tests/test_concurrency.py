@@ -12,7 +12,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import pytest
 
-from eventbus import Signal, _dispatch
+from eventbus import Signal, _hops, _walkers
 
 Receiver = Callable[..., Any]
 Results = list[tuple[Receiver, Any]]
@@ -77,13 +77,13 @@ def send(signal: Signal, method: str) -> Results:
 def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
     """The callables eventbus's dispatch sends to a worker thread, one per hop."""
     hops: list[Callable[[], Any]] = []
-    real = _dispatch.to_thread
+    real = _hops.to_thread
 
     async def counting_to_thread(func: Callable[[], Any]) -> Any:
         hops.append(func)
         return await real(func)
 
-    monkeypatch.setattr(_dispatch, "to_thread", counting_to_thread)
+    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
     return hops
 
 
@@ -409,3 +409,77 @@ def test_send_runs_the_async_receivers_of_a_tier_concurrently(method: str) -> No
     assert log[0] == "top"
     assert log[-1] == "bottom"
     assert set(log[1:-1]) == {"start first", "start second", "end first", "end second", "in_tier"}
+
+
+# -- changing concurrent, and results of a receiver connected twice ------------------
+
+
+@pytest.mark.parametrize("method", SYNC_METHODS)
+@pytest.mark.parametrize("now", [True, False], ids=["turned-on", "turned-off"])
+def test_changing_concurrent_after_a_send_applies_to_the_next_sends(method: str, now: bool) -> None:
+    """The plans cached for the old value are rebuilt: every receiver still runs, in order."""
+    signal = Signal(concurrent=not now)
+    log: list[str] = []
+    first, second = recording_receiver("first", log), meeting_free_async("second", log)
+    signal.connect(first, weak=False)
+    signal.connect(second, weak=False)
+    assert [r for r, _ in send(signal, method)] == [first, second]
+
+    signal.concurrent = now
+
+    assert signal.concurrent is now
+    assert [r for r, _ in send(signal, method)] == [first, second]
+    assert sorted(log) == ["first", "first", "second", "second"]
+
+
+def test_concurrent_must_stay_a_bool() -> None:
+    signal = Signal()
+    with pytest.raises(TypeError, match=r"concurrent=\.\.\.\) must be True or False"):
+        signal.concurrent = "yes"  # type: ignore[assignment]
+    assert signal.concurrent is False
+
+
+def meeting_free_async(name: str, log: list[str]) -> Receiver:
+    async def record(sender: object, **kwargs: object) -> str:
+        log.append(name)
+        return name
+
+    return record
+
+
+@pytest.mark.parametrize("method", SYNC_METHODS)
+def test_a_tier_places_results_by_connection_even_for_one_function_connected_twice(
+    method: str,
+) -> None:
+    """The first connection of ``twice`` is a ``once`` receiver that a nested send claims
+    before the tier runs: its result slot stays empty and the second connection's result
+    keeps its own place, after the async receiver's."""
+    signal = Signal(concurrent=True)
+    nested: list[Results] = []
+
+    def nest(sender: object, **kwargs: object) -> None:
+        if not nested:
+            nested.append([])
+            nested[0] = signal.send(None, tag="inner")
+
+    def twice(sender: object, tag: str, **kwargs: object) -> str:
+        return f"twice:{tag}"
+
+    async def middle(sender: object, **kwargs: object) -> str:
+        return "middle"
+
+    signal.connect(nest, weak=False, priority=1)
+    signal.connect(twice, weak=False, dispatch_uid="first", once=True)
+    signal.connect(middle, weak=False)
+    signal.connect(twice, weak=False, dispatch_uid="second")
+
+    results = send_with(signal, method, tag="outer")
+
+    assert [response for _, response in results] == [None, "middle", "twice:outer"]
+    assert [response for _, response in nested[0]] == [None, "twice:inner", "middle", "twice:inner"]
+
+
+def send_with(signal: Signal, method: str, **named: object) -> Results:
+    if method == "send":
+        return signal.send(None, **named)
+    return signal.send_robust(None, **named)

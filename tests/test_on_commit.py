@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection, connections, transaction
+from django.db.transaction import TransactionManagementError
+from django.utils.connection import ConnectionDoesNotExist
 
 import eventbus
-from eventbus import AFTER_COMMIT, Signal
+from eventbus import AFTER_COMMIT, Signal, signals
+from tests.testapp.models import Author
 
 Receiver = Callable[..., Any]
 KINDS = ["sync", "async"]
@@ -147,7 +150,7 @@ def test_a_failing_after_commit_receiver_is_logged_and_does_not_stop_the_others(
     assert log == ["first", "second"]
     [record] = [r for r in caplog.records if r.name == "eventbus"]
     assert "after commit" in record.getMessage()
-    assert "'checkout'" in record.getMessage()
+    assert "checkout" in record.getMessage()
     assert record.exc_info is not None
     assert str(record.exc_info[1]) == "first failed"
 
@@ -329,7 +332,94 @@ def test_plain_sends_keep_their_fast_path_with_no_after_commit_receiver() -> Non
     signal.connect(make("sync", [], "plain"), weak=False)
     signal.send(sender=None)
     plan = signal.sender_receivers_cache[id(None)]
-    assert plan.strong is not None
+    assert plan.sync_receivers is not None
     signal.connect(make("sync", [], "deferred"), on_commit=True, weak=False)
     signal.send(sender=None)
-    assert signal.sender_receivers_cache[id(None)].strong is None
+    assert signal.sender_receivers_cache[id(None)].sync_receivers is None
+
+
+# -- manual transaction mode, and a `using` that names no database ---------------------
+
+
+SEND_METHODS = ["send", "send_robust", "asend", "asend_robust"]
+
+
+def send_from_sync(signal: Signal, method: str, **named: Any) -> list[tuple[Receiver, Any]]:
+    """Send with ``method`` from this thread; the async ones through ``async_to_sync``,
+    whose thread hops come back to this thread (and its connection)."""
+    if method in ("send", "send_robust"):
+        result: list[tuple[Receiver, Any]] = getattr(signal, method)(None, **named)
+        return result
+    sent: list[tuple[Receiver, Any]] = async_to_sync(getattr(signal, method))(None, **named)
+    return sent
+
+
+@pytest.fixture
+def manual_mode() -> Iterator[None]:
+    """``transaction.set_autocommit(False)`` on the default database, rolled back after."""
+    transaction.set_autocommit(False)
+    try:
+        yield
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
+
+
+@pytest.mark.usefixtures("manual_mode")
+@pytest.mark.parametrize("method", SEND_METHODS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_in_manual_transaction_mode_an_after_commit_receiver_is_refused_not_raised(
+    method: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django's on_commit() cannot be used there: the receiver does not run, the send
+    reports the refusal in its place and logs it, and the receivers after it run."""
+    signal, log = Signal(name="checkout"), list[str]()
+    deferred = make(kind, log, "deferred")
+    later = make("sync", log, "later")
+    signal.connect(deferred, on_commit=True, weak=False, priority=1)
+    signal.connect(later, weak=False)
+
+    with caplog.at_level(logging.ERROR, logger="eventbus"):
+        results = send_from_sync(signal, method)
+
+    [(first, refusal), (second, response)] = results
+    assert (first, second, response) == (deferred, later, "later")
+    assert isinstance(refusal, TransactionManagementError)
+    assert "manual transaction mode" in str(refusal)
+    assert "checkout" in str(refusal)
+    assert log == ["later"]
+    assert [r.getMessage() for r in caplog.records] == [str(refusal)]
+
+
+@pytest.mark.usefixtures("manual_mode")
+def test_in_manual_transaction_mode_a_save_with_a_bus_after_commit_receiver_succeeds() -> None:
+    saved: list[object] = []
+
+    def deferred(sender: object, instance: object, **kwargs: object) -> None:
+        saved.append(instance)
+
+    with signals.post_save.connected_to(deferred, sender=Author, on_commit=True):
+        author = Author.objects.create(name="Ann")
+    transaction.commit()
+
+    assert Author.objects.filter(pk=author.pk).exists()
+    assert saved == []
+
+
+@pytest.mark.parametrize("method", SEND_METHODS)
+def test_a_using_that_names_no_database_raises_before_any_receiver_runs(method: str) -> None:
+    """The send's mistake, not a receiver's: even the robust sends raise, and nothing ran."""
+    signal, log = Signal(name="checkout"), list[str]()
+    signal.connect(make("sync", log, "first"), weak=False, priority=1)
+    signal.connect(make("sync", log, "deferred"), on_commit=True, weak=False)
+
+    with pytest.raises(ConnectionDoesNotExist, match=r"using='typo'.*default, other"):
+        send_from_sync(signal, method, using="typo")
+    assert log == []
+
+
+def test_a_using_that_names_no_database_is_fine_without_after_commit_receivers() -> None:
+    signal, log = Signal(), list[str]()
+    signal.connect(make("sync", log, "plain"), weak=False)
+    signal.connect(make("sync", log, "fixed"), on_commit="default", weak=False)
+    assert [response for _, response in signal.send(None, using="typo")] == ["plain", "fixed"]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gc
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -120,17 +119,6 @@ def test_signal_has_no_listeners_after_its_only_once_receiver_ran(
     assert signal.receivers_for(None) == []
     assert dispatch(signal, how) == []
     assert calls == ["once"]
-
-
-@pytest.fixture
-def frequent_thread_switches() -> Iterator[None]:
-    """Make the interpreter switch threads far more often, so races interleave more."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("frequent_thread_switches")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import operator
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -161,11 +162,16 @@ def test_foreign_bound_method_entry_stays_weak() -> None:
     assert signal.send(sender=None) == []
 
 
-def test_builtin_callables_without_a_signature_are_accepted_as_django_does() -> None:
-    signal = eventbus.Signal()
-    signal.connect(dict, weak=False)
-    [(receiver, response)] = signal.send(sender="s", extra=1)
-    assert receiver is dict
-    assert response == {"signal": signal, "sender": "s", "extra": 1}
-    info = signal.receivers_for()[0]
-    assert info.lineno is None
+@pytest.mark.parametrize("builtin", [dict, max, operator.itemgetter(1)])
+def test_callables_without_a_readable_signature_are_refused_as_django_refuses_them(
+    builtin: Receiver,
+) -> None:
+    """Django refuses them under DEBUG; eventbus always, with Django's sentence first."""
+    signal = eventbus.Signal(name="orders")
+    with pytest.raises(
+        ValueError, match=r"^Signal receivers must accept keyword arguments \(\*\*kwargs\)\. "
+    ) as excinfo:
+        signal.connect(builtin, weak=False)
+    assert "cannot be read" in str(excinfo.value)
+    assert "orders" in str(excinfo.value)
+    assert not signal.has_listeners()

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
 import eventbus
-from eventbus import AsyncSendError, Signal, _dispatch
+from eventbus import AsyncSendError, Signal, _hops, _walkers
 
 Receiver = Callable[..., Any]
 Results = list[tuple[Receiver, Any]]
@@ -84,48 +84,61 @@ def async_runs(layout: str) -> list[list[int]]:
 
 @pytest.fixture
 def loop_entries(monkeypatch: pytest.MonkeyPatch) -> list[Callable[..., Any]]:
-    """The coroutine functions passed to ``async_to_sync`` by eventbus's dispatch, in order."""
+    """The coroutine functions passed to ``async_to_sync`` by eventbus's send, in order."""
     entries: list[Callable[..., Any]] = []
 
     def counting_async_to_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         entries.append(func)
         return async_to_sync(func, *args, **kwargs)
 
-    monkeypatch.setattr(_dispatch, "async_to_sync", counting_async_to_sync)
+    monkeypatch.setattr(_hops, "async_to_sync", counting_async_to_sync)
     return entries
 
 
-@pytest.mark.parametrize("method", SYNC_METHODS)
-@pytest.mark.parametrize("layout", ["s", "sss", "sas", "assa"])
-def test_sync_receivers_run_inline_on_the_calling_thread(method: str, layout: str) -> None:
-    signal = Signal()
-    calls: list[Call] = []
-    receivers = connect_layout(signal, layout, calls)
+@pytest.fixture
+def hops_back(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
+    """The runs of sync receivers handed back to the calling thread from the event loop."""
+    hops: list[Callable[[], Any]] = []
+    real = _hops.to_thread
 
-    results = send(signal, method)
+    async def counting_to_thread(func: Callable[[], Any]) -> Any:
+        hops.append(func)
+        return await real(func)
 
-    assert results == expected_results(receivers, layout)
-    assert [c.name for c in calls] == names(layout)
-    sync_threads = {c.thread for c in calls if c.loop is None}
-    assert sync_threads == {threading.get_ident()}
+    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
+    return hops
+
+
+def sync_runs_between_async(layout: str) -> int:
+    """How many runs of sync receivers lie between two async receivers of ``layout``."""
+    inner = layout.strip("s")
+    return len([run for run in inner.split("a") if run])
 
 
 @pytest.mark.parametrize("method", SYNC_METHODS)
 @pytest.mark.parametrize(
-    ("layout", "entries"),
+    ("layout", "entries", "hops"),
     [
-        ("sss", 0),
-        ("a", 1),
-        ("aaa", 1),
-        ("saas", 1),
-        ("asas", 2),
-        ("assa", 2),
-        ("aasaasa", 3),
+        ("sss", 0, 0),
+        ("a", 1, 0),
+        ("aaa", 1, 0),
+        ("saas", 1, 0),
+        ("asas", 1, 1),
+        ("assa", 1, 1),
+        ("aasaasa", 1, 2),
+        ("sasasasas", 1, 3),
     ],
 )
-def test_each_contiguous_run_of_async_receivers_enters_the_event_loop_once(
-    method: str, layout: str, entries: int, loop_entries: list[Callable[..., Any]]
+def test_a_send_enters_the_event_loop_once_and_hands_sync_runs_back_to_its_thread(
+    method: str,
+    layout: str,
+    entries: int,
+    hops: int,
+    loop_entries: list[Callable[..., Any]],
+    hops_back: list[Callable[[], Any]],
 ) -> None:
+    """Sync receivers before the first async one and after the last run inline, the rest
+    in one event-loop entry that hands each sync run between async ones back to this thread."""
     signal = Signal()
     calls: list[Call] = []
     receivers = connect_layout(signal, layout, calls)
@@ -133,25 +146,24 @@ def test_each_contiguous_run_of_async_receivers_enters_the_event_loop_once(
     results = send(signal, method)
 
     assert len(loop_entries) == entries
-    assert len(async_runs(layout)) == entries
+    assert len(hops_back) == hops == sync_runs_between_async(layout)
     assert [r for r, _ in results] == receivers
     assert [c.name for c in calls] == names(layout)
+    assert {c.thread for c in calls if c.loop is None} <= {threading.get_ident()}
 
 
 @pytest.mark.parametrize("method", SYNC_METHODS)
 @pytest.mark.parametrize("layout", ["aaa", "saas", "aasaa", "asaaas"])
-def test_async_receivers_of_one_run_share_one_running_loop(method: str, layout: str) -> None:
+def test_the_async_receivers_of_one_send_share_one_running_loop(method: str, layout: str) -> None:
     signal = Signal()
     calls: list[Call] = []
     connect_layout(signal, layout, calls)
 
     send(signal, method)
 
-    loops = [c.loop for c in calls]
-    for run in async_runs(layout):
-        first = loops[run[0]]
-        assert first is not None
-        assert all(loops[index] is first for index in run)
+    loops = [c.loop for c in calls if c.name.startswith("a")]
+    assert loops[0] is not None
+    assert all(loop is loops[0] for loop in loops)
 
 
 # -- send() on a thread that runs an event loop -------------------------------------

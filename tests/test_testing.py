@@ -17,7 +17,7 @@ from django.test import TestCase
 
 import eventbus
 from eventbus.testing import Capture, Sent, capture, muted
-from tests.testapp.models import Author
+from tests.testapp.models import Author, Gadget
 
 
 class Shop:
@@ -903,3 +903,32 @@ class AfterCommitInDjangoTestCase(TestCase):
         assert len(callbacks) == 1
         assert [each["order_id"] for each in ran] == [1]
         sent.assert_sent_once(sender=Shop, order_id=1)
+
+
+# -- sends that only happen when someone listens ----------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_capture_records_a_bridged_save_that_no_receiver_listens_to() -> None:
+    """The bridge relays only for listeners; an open capture is one."""
+    assert not eventbus.signals.post_save.has_listeners(Author)
+    with capture(eventbus.signals.post_save, sender=Author) as sent:
+        assert eventbus.signals.post_save.has_listeners(Author)
+        author = Author.objects.create(name="Ann")
+    sent.assert_sent_once(sender=Author, instance=author, created=True)
+    assert not eventbus.signals.post_save.has_listeners(Author)
+
+
+@pytest.mark.django_db
+def test_a_capture_records_a_bulk_signal_that_no_receiver_listens_to() -> None:
+    with capture(eventbus.signals.post_bulk_create) as sent:
+        Gadget.objects.bulk_create([Gadget(name="a"), Gadget(name="b")])
+    assert [len(s.kwargs["objs"]) for s in sent] == [2]
+
+
+def test_a_capture_on_one_sender_listens_to_that_sender_only() -> None:
+    signal = eventbus.Signal()
+    with capture(signal, sender=Author):
+        assert signal.has_listeners(Author)
+        assert not signal.has_listeners(Gadget)
+    assert not signal.has_listeners(Author)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import gc
 import itertools
 import random
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -163,17 +162,6 @@ def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
 
 
 # -- races -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def frequent_thread_switches() -> Iterator[None]:
-    """Make the interpreter switch threads far more often, so races interleave more."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.usefixtures("frequent_thread_switches")
@@ -443,7 +431,7 @@ def test_cache_stays_bounded_with_senders_that_have_no_receivers_of_their_own(
     signal.connect(specific, sender=specific_sender)
     assert [r for _, r in dispatch(signal, how, specific_sender)] == ["everyone", "specific"]
 
-    senders = [object() for _ in range(eventbus._signal.SENDER_CACHE_LIMIT + 500)]
+    senders = [object() for _ in range(eventbus._registry.SENDER_CACHE_LIMIT + 500)]
     if how[1] is None:
         results = [getattr(signal, how[0])(sender=sender) for sender in senders]
     else:
@@ -455,7 +443,7 @@ def test_cache_stays_bounded_with_senders_that_have_no_receivers_of_their_own(
         results = anyio.run(main, backend=how[1])
 
     assert all(result == [(everyone, "everyone")] for result in results)
-    assert len(signal.sender_receivers_cache) <= eventbus._signal.SENDER_CACHE_LIMIT
+    assert len(signal.sender_receivers_cache) <= eventbus._registry.SENDER_CACHE_LIMIT
     # The sender with receivers of its own still reaches them after the cache started over.
     assert [r for _, r in dispatch(signal, how, specific_sender)] == ["everyone", "specific"]
 

@@ -14,8 +14,7 @@ from django.db.models import signals as django_signals
 from django.test.utils import override_settings
 from pytest_django import DjangoAssertNumQueries
 
-from eventbus import _bridge, _tracking, signals
-from eventbus.conf import EventbusSettings, get_settings
+from eventbus import _tracking, signals
 from tests.testapp.models import Author, Book, Stock, TrackedItem, TrackedItemProxy
 
 Saves = list[tuple[Any, dict[str, Any]]]
@@ -36,15 +35,6 @@ def saves() -> Iterator[Saves]:
 @pytest.fixture
 def changes(saves: Saves) -> Callable[[], list[dict[str, Any]]]:
     return lambda: [kw["changes"] for sender, kw in saves if "changes" in kw]
-
-
-@pytest.fixture
-def reinstall() -> Iterator[Callable[..., None]]:
-    def install(**config: Any) -> None:
-        _bridge.install(EventbusSettings(**config))
-
-    yield install
-    _bridge.install(get_settings())
 
 
 # -- what changes= holds ------------------------------------------------------------------
