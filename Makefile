@@ -1,7 +1,8 @@
 # eventbus developer/CI entry points.
 #
-#   make test    lint + Django 5.2 and 6.1 tests, each on SQLite and PostgreSQL, + the example
-#                shop's tests on both legs (one drives it in Debian's chromium) + docs
+#   make test    lint + Django 5.2 and 6.1 tests, each on SQLite and PostgreSQL, + Django's own
+#                signal test suites with and without eventbus on both legs + the example shop's
+#                tests on both legs (one drives it in Debian's chromium) + docs
 #   make demo    serve the example shop on http://127.0.0.1:8000/ (`python -m example_asgi`,
 #                Ctrl-C to stop; other options: make demo DEMO_ARGS='--port 8001')
 #
@@ -169,6 +170,24 @@ test-dj61-pg: ## Tests on Python 3.13 + Django 6.1 against PostgreSQL
 	echo 'EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)'; \
 	EVENTBUS_TEST_DB=postgres $(PY_DJ61) -m pytest $(PYTEST_ARGS)
 
+# Django's own tests of signals and of what sends them, from the source distribution of the
+# installed Django (downloaded from PyPI once, then kept in .cache/django-src/), run plain, with
+# django.dispatch.Signal replaced by eventbus.Signal, and with the eventbus app's bridge relaying;
+# each test must end as in the plain run (see tests/django_suites/ and docs/migrating.md).
+# Excluded from the main pytest runs above, which would repeat them on every database.
+DJANGO_SUITES_PYTEST := pytest tests/django_suites
+
+.PHONY: test-django-dj52
+test-django-dj52: $(STAMP) ## Django 5.2's own signal test suites, plain vs. with eventbus
+	$(PY) -m $(DJANGO_SUITES_PYTEST) $(PYTEST_ARGS)
+
+.PHONY: test-django-dj61
+test-django-dj61: ## Django 6.1's own signal test suites, plain vs. with eventbus
+	@if [ -z "$(PYTHON_DJ61)" ]; then $(DJ61_WARNING); exit 0; fi; \
+	$(MAKE) --no-print-directory $(STAMP_DJ61); \
+	echo '$(PY_DJ61) -m $(DJANGO_SUITES_PYTEST) $(PYTEST_ARGS)'; \
+	$(PY_DJ61) -m $(DJANGO_SUITES_PYTEST) $(PYTEST_ARGS)
+
 # The example shop (example_asgi/): its own settings, so its own pytest runs. They include a
 # browser test that serves the shop the README's way and drives it in /usr/bin/chromium
 # (Debian's chromium package, which .ci/run installs; skipped without it, failed on CI).
@@ -190,12 +209,12 @@ docs: $(STAMP) ## Build the documentation strictly into site/
 	$(PY) -m mkdocs build --strict
 
 .PHONY: test
-test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg test-example-dj52 test-example-dj61 docs ## THE test command: lint, both Django legs on SQLite and PostgreSQL, the example shop, docs
+test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg test-django-dj52 test-django-dj61 test-example-dj52 test-example-dj61 docs ## THE test command: lint, both Django legs on SQLite and PostgreSQL, Django's own signal suites, the example shop, docs
 	@if [ -z "$(PYTHON_DJ61)" ]; then \
 	  $(DJ61_WARNING); \
-	  echo "==> make test: lint, Django 5.2 tests (SQLite, PostgreSQL), the example shop's tests and docs passed; Django 6.1 leg SKIPPED (see above)."; \
+	  echo "==> make test: lint, Django 5.2 tests (SQLite, PostgreSQL), Django 5.2's own signal suites, the example shop's tests and docs passed; Django 6.1 leg SKIPPED (see above)."; \
 	else \
-	  echo "==> make test: lint, Django 5.2 and 6.1 tests on SQLite and PostgreSQL, the example shop's tests on both, and docs all passed."; \
+	  echo "==> make test: lint, Django 5.2 and 6.1 tests on SQLite and PostgreSQL, Django's own signal suites and the example shop's tests on both, and docs all passed."; \
 	fi
 
 # --------------------------------------------------------------------------
@@ -249,5 +268,5 @@ info: ## Show the interpreters each leg will use
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
 	rm -rf $(VENV) $(VENV_DJ61) site build dist artifacts .coverage .coverage.* coverage.xml htmlcov \
-	  .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	  .mypy_cache .ruff_cache .pytest_cache .cache *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
