@@ -1,4 +1,11 @@
-"""PNG charts of ns per send against N, one panel per leg (matplotlib, Agg backend)."""
+"""PNG charts of the results, one panel per leg (matplotlib, Agg backend).
+
+* ``benchmarks-send.png``, ``benchmarks-asend.png``: ns per send against N, one
+  line per library.
+* ``benchmarks-mixed.png``: ns per send to mixed sync and async receivers, a bar
+  per library (the mechanism floor, eventbus, Django) for each layout and N,
+  labelled with its ratio to Django; one row for ``send`` and one for ``asend``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._timing import stats
+from ._text import DASH, TIMES
+from ._timing import ratio, stats
 
-__all__ = ["CHARTS", "available", "render_charts"]
+__all__ = ["CHARTS", "MIXED_CHART", "available", "render_charts"]
 
-#: ``(scenario, file name, title)`` of each chart.
+#: ``(scenario, file name, title)`` of each line chart.
 CHARTS = (
     ("send", "benchmarks-send.png", "send() to N sync receivers"),
     ("asend", "benchmarks-asend.png", "asend() to N async receivers"),
 )
+
+#: ``(file name, title)`` of the chart of mixed sync and async receivers.
+MIXED_CHART = ("benchmarks-mixed.png", "send() and asend() to mixed sync and async receivers")
+
+_LAYOUTS = ("grouped", "alternating")
+_MIXED_CASES = ("mechanism floor", "eventbus", "django")
+_METHODS = (("send", "send() from a sync thread"), ("asend", "asend() under asyncio"))
+
+Result = dict[str, Any]
 
 
 def available() -> bool:
@@ -23,56 +40,117 @@ def available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def render_charts(results: Sequence[dict[str, Any]], directory: Path) -> list[str]:
+def _groups(result: Result, scenario: str) -> list[dict[str, Any]]:
+    return [g for g in result["groups"] if g["scenario"] == scenario]
+
+
+def _line_chart(plt: Any, results: Sequence[Result], scenario: str, title: str, path: Path) -> bool:
+    legs = [r for r in results if _groups(r, scenario)]
+    if not legs:
+        return False
+    figure, axes = plt.subplots(
+        1, len(legs), figsize=(6.4 * len(legs), 4.6), sharey=True, squeeze=False
+    )
+    for axis, result in zip(axes[0], legs, strict=True):
+        groups = _groups(result, scenario)
+        sizes = [g["n"] for g in groups]
+        names: list[str] = []
+        for found in groups:
+            names += [name for name in found["cases"] if name not in names]
+        positions = range(len(sizes))
+        for name in names:
+            medians, lows, highs = [], [], []
+            for found in groups:
+                s = stats(found["cases"][name]["samples"])
+                medians.append(s["median"])
+                lows.append(s["median"] - s["min"])
+                highs.append(s["max"] - s["median"])
+            style = "--" if name == "floor" else "-"
+            axis.errorbar(
+                positions,
+                medians,
+                yerr=[lows, highs],
+                label=name,
+                linestyle=style,
+                marker="o",
+                capsize=3,
+            )
+        axis.set_xticks(list(positions), [str(n) for n in sizes])
+        axis.set_yscale("log")
+        axis.set_xlabel("receivers (N)")
+        axis.set_title(result["environment"]["leg"])
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"ns per send (median, min{DASH}max)")
+    axes[0][-1].legend(fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return True
+
+
+def _mixed_chart(plt: Any, results: Sequence[Result], title: str, path: Path) -> bool:
+    legs = [r for r in results if any(g["scenario"].startswith("mixed_") for g in r["groups"])]
+    if not legs:
+        return False
+    figure, axes = plt.subplots(
+        len(_METHODS),
+        len(legs),
+        figsize=(6.4 * len(legs), 4.2 * len(_METHODS)),
+        sharey="row",
+        squeeze=False,
+    )
+    width = 0.8 / len(_MIXED_CASES)
+    for row, (method, heading) in enumerate(_METHODS):
+        for column, result in enumerate(legs):
+            axis = axes[row][column]
+            found = [g for layout in _LAYOUTS for g in _groups(result, f"mixed_{method}_{layout}")]
+            ticks = [f"{g['scenario'].rsplit('_', 1)[1]}\nN = {g['n']}" for g in found]
+            for index, name in enumerate(_MIXED_CASES):
+                present = [(x, g) for x, g in enumerate(found) if name in g["cases"]]
+                if not present:
+                    continue
+                positions = [x + (index - 1) * width for x, _ in present]
+                medians, lows, highs, ratios = [], [], [], []
+                for _, g in present:
+                    s = stats(g["cases"][name]["samples"])
+                    medians.append(s["median"])
+                    lows.append(s["median"] - s["min"])
+                    highs.append(s["max"] - s["median"])
+                    ratios.append(ratio(g["cases"][name], g["cases"]["django"])["median"])
+                bars = axis.bar(
+                    positions, medians, width, yerr=[lows, highs], capsize=2, label=name
+                )
+                if name != "django":
+                    axis.bar_label(
+                        bars, [f"{r:.1f}{TIMES}" for r in ratios], fontsize="x-small", padding=2
+                    )
+            axis.set_xticks(range(len(found)), ticks)
+            axis.set_yscale("log")
+            axis.set_title(f"{result['environment']['leg']}: {heading}", fontsize="medium")
+            axis.grid(True, axis="y", which="both", alpha=0.3)
+        axes[row][0].set_ylabel(f"ns per {method} (median, min{DASH}max)")
+    axes[0][-1].legend(fontsize="small", title=f"bar label: {TIMES} django", title_fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return True
+
+
+def render_charts(results: Sequence[Result], directory: Path) -> list[str]:
     """Write the charts for ``results`` into ``directory``; return the file names written."""
     import matplotlib  # noqa: PLC0415 - optional
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
+    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for scenario, filename, title in CHARTS:
-        legs = [r for r in results if any(g["scenario"] == scenario for g in r["groups"])]
-        if not legs:
-            continue
-        figure, axes = plt.subplots(
-            1, len(legs), figsize=(6.4 * len(legs), 4.6), sharey=True, squeeze=False
-        )
-        for axis, result in zip(axes[0], legs, strict=True):
-            groups = [g for g in result["groups"] if g["scenario"] == scenario]
-            sizes = [g["n"] for g in groups]
-            names: list[str] = []
-            for found in groups:
-                names += [name for name in found["cases"] if name not in names]
-            positions = range(len(sizes))
-            for name in names:
-                medians, lows, highs = [], [], []
-                for found in groups:
-                    s = stats(found["cases"][name]["samples"])
-                    medians.append(s["median"])
-                    lows.append(s["median"] - s["min"])
-                    highs.append(s["max"] - s["median"])
-                style = "--" if name == "floor" else "-"
-                axis.errorbar(
-                    positions,
-                    medians,
-                    yerr=[lows, highs],
-                    label=name,
-                    linestyle=style,
-                    marker="o",
-                    capsize=3,
-                )
-            axis.set_xticks(list(positions), [str(n) for n in sizes])
-            axis.set_yscale("log")
-            axis.set_xlabel("receivers (N)")
-            axis.set_title(result["environment"]["leg"])
-            axis.grid(True, which="both", alpha=0.3)
-        axes[0][0].set_ylabel("ns per send (median, min\u2013max)")
-        axes[0][-1].legend(fontsize="small")
-        figure.suptitle(title)
-        figure.tight_layout()
-        directory.mkdir(parents=True, exist_ok=True)
-        figure.savefig(directory / filename, dpi=100, metadata={"Software": None})
-        plt.close(figure)
+        if _line_chart(plt, results, scenario, title, directory / filename):
+            written.append(filename)
+    filename, title = MIXED_CHART
+    if _mixed_chart(plt, results, title, directory / filename):
         written.append(filename)
     return written

@@ -66,10 +66,12 @@ QUICK = Config(
     hop_target_ns=20_000_000,
     sizes=(0, 1, 10, 100),
     hop_sizes=(10,),
-    mixed_sizes=(10,),
+    mixed_sizes=(10, 100),
     connect_count=5_000,
     connect_reps=7,
-    memory_receivers=200,
+    # As many as the full run: with fewer, each library's fixed cost per signal weighs
+    # more in the per-receiver figure, and the target compares per-receiver figures.
+    memory_receivers=1_000,
     growth_sends=20_000,
     save_target_ns=5_000_000,
 )

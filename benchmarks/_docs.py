@@ -9,7 +9,10 @@ from typing import Any
 
 from . import _charts, _report
 from ._competitors import FLOOR_SOURCE
+from ._misses import MECHANISM_TOLERANCE
 from ._targets import GROWTH_LIMIT
+from ._text import TIMES
+from ._verdict import IMPLAUSIBLE, MARGIN_FACTOR
 
 __all__ = ["load", "render_docs"]
 
@@ -61,6 +64,9 @@ _METHOD = """\
   the batch size). Figures are the **median (min, max)** of the repetitions; a ratio is the
   median of the per-repetition ratios of two cases, so noise that hits one repetition hits
   both sides.
+* Mixed receivers: `send()` is timed from the main thread, which runs no event loop, and
+  `asend()` on an asyncio loop, at N = 10 and 100 (both in quick mode too), with the thread-hop
+  batch length (about 0.1 s, 20 ms in quick mode), as each send makes thread round trips.
 * Thread hops and loop entries are counted, not timed, by wrapping asgiref's
   `SyncToAsync.__call__` and `AsyncToSync.__call__` during one send.
 * Connect: per repetition a fresh signal gets 10,000 receivers (5,000 in quick mode), with
@@ -101,19 +107,41 @@ both.
 """
 
 
-_MISSED = """\
-### Where a target is missed, and why
+_VERDICTS = """\
+Computed from the results of each leg. A ratio is the median of the per-repetition ratios of
+two cases timed interleaved in the same run. Each target gets one verdict per leg:
 
-* **`send` to 10 and 100 receivers, "faster than every competitor".** Against the floor
-  eventbus is within the 1.15x target; the miss is psygnal, whose compiled (mypyc) `emit()`
-  calls receivers with positional arguments and collects no results. The *floor itself*, a
-  plain loop calling `receiver(signal=..., sender=..., **kwargs)` and collecting
-  `[(receiver, response)]`, is slower than psygnal at N = 100 (see the psygnal row of the `send`
-  table: its ratio to the floor is below 1). So no pure-Python implementation of Django's
-  calling convention can win there; what would move it is a compiled send loop, or a calling
-  convention without keyword arguments, which a drop-in for `django.dispatch` cannot adopt.
-  What separates eventbus from the floor at all is one weak-reference dereference per receiver
-  (receivers connected with `weak=False` run within a few percent of the floor).
+* **PASS**: every condition is clearly met.
+* **MISS** (known: *reason*): missed for a reason eventbus cannot remove, explained
+  [below](#where-a-target-is-missed-and-why) with the figures that show it (the list is
+  `benchmarks/_misses.py`). A target the mechanism's own floor misses counts as a known miss
+  only while eventbus stays within {tolerance} of that floor.
+* **FAIL**: clearly missed, and no known miss explains it.
+* **UNCLEAR**: the run cannot tell. Either the repetitions disagree: the target is within the
+  ratio's margin, {factor:g} {times} IQR / {sqrt}reps, where IQR is the interquartile range of
+  the per-repetition ratios (a little over two standard errors of their median, about 95 %
+  confidence); or the figure is implausible: eventbus below {implausible} of a floor or
+  baseline that does strictly less work, which only a disturbed run produces. Only the
+  per-repetition *ratios* count, not each case's own spread: drift that slows both cases of a
+  repetition cancels in their ratio. A full run has 11 repetitions, a quick one 7 shorter
+  ones, so quick runs are UNCLEAR more often. The rule is in `benchmarks/_verdict.py`.
+"""
+
+_MIXED = """\
+Half the receivers are sync and half async, all at priority 0, so they run in connection
+order: *grouped* connects all the sync ones, then all the async ones; *alternating* connects
+sync, async, sync, async, ... eventbus and `django.dispatch.Signal` get the same receivers, and
+**the mechanism floor** does by hand, with nothing looked up, exactly the hops eventbus's
+mechanism makes (its code is [below](#the-floor-and-the-baselines)): `send()` calls the leading
+sync receivers inline, then makes one `async_to_sync` entry that awaits the async receivers in
+turn and hands each run of sync receivers before a later async receiver back to the calling
+thread with one `sync_to_async(thread_sensitive=True)`, then calls trailing sync receivers
+inline; `asend()` awaits the async receivers on the calling task and makes one
+`sync_to_async(thread_sensitive=True)` per run of sync receivers. Django keeps no order between
+sync and async receivers: `send()` calls all the sync ones, then gathers all the async ones in
+one entry; `asend()` runs all the sync ones in one hop, concurrently with the async ones. The
+bar labels are ratios to Django; the counts are in
+[Thread hops and loop entries](#thread-hops-and-loop-entries).
 """
 
 
@@ -129,17 +157,27 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
         lines += ["No results yet: run `make bench`.", ""]
     else:
         lines += [
-            "Computed from the results of each leg; a ratio compares medians of cases timed "
-            "in the same run.",
-            "",
+            _VERDICTS.format(
+                tolerance=f"{MECHANISM_TOLERANCE}{TIMES}",
+                factor=MARGIN_FACTOR,
+                times=TIMES,
+                sqrt="\u221a",
+                implausible=f"{IMPLAUSIBLE}{TIMES}",
+            ),
             *_report.markdown_targets(results),
             "",
+            "### Where a target is missed, and why",
+            "",
+            *_report.markdown_misses(results),
         ]
-    if results:
-        lines += [_MISSED, ""]
     for scenario, name, title in _charts.CHARTS:
         if name in charts:
             lines += [f"## {title}", "", f"![ns per {scenario} against N]({name})", ""]
+    if results and any(g["scenario"].startswith("mixed_") for r in results for g in r["groups"]):
+        name, title = _charts.MIXED_CHART
+        lines += [f"## {title}", "", _MIXED]
+        if name in charts:
+            lines += [f"![ns per send to mixed receivers, by layout and N]({name})", ""]
     if results:
         lines += ["## Results", ""]
         for result in results:
@@ -158,7 +196,9 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
                 "## Thread hops and loop entries",
                 "",
                 "Per send to mixed receivers (half sync, half async): *grouped* is all sync "
-                "then all async, *alternating* is sync, async, sync, ...",
+                "then all async, *alternating* is sync, async, sync, ...; *mechanism floor* "
+                "is the hand-written floor of eventbus's mechanism, so eventbus's counts "
+                "should equal its counts.",
                 "",
                 *hops,
                 "",
@@ -168,9 +208,9 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
     lines += [
         "## The floor and the baselines",
         "",
-        "The exact code the floors and the thread-hop / loop-entry baselines run "
-        "(`benchmarks/_competitors.py`); `signal` is the eventbus signal, passed only as "
-        "the `signal=` argument:",
+        "The exact code the floors, the thread-hop / loop-entry baselines and the mechanism "
+        "floors of mixed receivers run (`benchmarks/_competitors.py`); `signal` is the "
+        "eventbus signal, passed only as the `signal=` argument:",
         "",
         "```python",
         FLOOR_SOURCE,

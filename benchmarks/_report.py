@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._misses import known_miss
 from ._targets import TARGETS, evaluate
 from ._text import DASH, TIMES, duration
 from ._timing import CaseResult, ratio, stats
+from ._verdict import label
 
 __all__ = [
     "TITLES",
     "markdown_environment",
     "markdown_hops",
     "markdown_memory",
+    "markdown_misses",
     "markdown_results",
     "markdown_targets",
     "terminal",
@@ -29,10 +32,12 @@ TITLES = {
     "asend": "`asend` to N async receivers",
     "asend_sync": "`asend` to N sync receivers (thread hop)",
     "send_async": "`send` to N async receivers from a sync thread (loop entry)",
-    "mixed_send_grouped": "`send`, N mixed receivers, grouped (all sync, then all async)",
-    "mixed_send_alternating": "`send`, N mixed receivers, alternating (sync, async, ...)",
-    "mixed_asend_grouped": "`asend`, N mixed receivers, grouped",
-    "mixed_asend_alternating": "`asend`, N mixed receivers, alternating",
+    "mixed_send_grouped": "`send` from a sync thread, N mixed receivers, grouped "
+    "(all sync, then all async)",
+    "mixed_send_alternating": "`send` from a sync thread, N mixed receivers, alternating "
+    "(sync, async, ...)",
+    "mixed_asend_grouped": "`asend` (asyncio), N mixed receivers, grouped",
+    "mixed_asend_alternating": "`asend` (asyncio), N mixed receivers, alternating",
     "connect": "connect N receivers",
     "disconnect": "disconnect N receivers (in connection order)",
     "save": "`Model.save()` with one `post_save` receiver",
@@ -79,8 +84,9 @@ def terminal(result: Result) -> str:
             lines += [_case_line(name, case, base, width) for name, case in cases.items()]
     if result["hops"]:
         lines += ["", "thread hops / loop entries per send (mixed receivers):"]
+        width = max(len(h["library"]) for h in result["hops"])
         lines += [
-            f"  {h['layout']:<12} N={h['n']:<4} {h['method']:<6} {h['library']:<9} "
+            f"  {h['layout']:<12} N={h['n']:<4} {h['method']:<6} {h['library']:<{width}} "
             f"loop entries {h['loop_entries']:>3}  thread hops {h['thread_hops']:>3}"
             for h in result["hops"]
         ]
@@ -95,10 +101,14 @@ def terminal(result: Result) -> str:
                 f"  {name:<22} strong {strong:>6.0f}  weak {weak_text:>6}  "
                 f"retained after {memory['growth_sends']:,} sends: {growth} B"
             )
-    lines += ["", "targets:"]
+    lines += [
+        "",
+        "targets (MISS, known: explained in benchmarks/_misses.py and docs/benchmarks.md; "
+        "UNCLEAR: see benchmarks/_verdict.py):",
+    ]
     for (what, target, _), verdict in zip(TARGETS, evaluate(result), strict=True):
         plain = f"{what}: {target}".replace("`", "")
-        lines.append(f"  [{verdict['status']:>4}] {plain}\n         {verdict['detail']}")
+        lines.append(f"  [{label(verdict)}] {plain}\n         {verdict['detail']}")
     for note in result["skipped"]:
         lines.append(f"skipped: {note}")
     return "\n".join(lines)
@@ -116,7 +126,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def markdown_targets(results: Sequence[Result]) -> list[str]:
-    """The targets table: one PASS/FAIL column per leg, with the measured figure."""
+    """The targets table: one verdict column per leg, with the measured figures."""
     verdicts = [evaluate(r) for r in results]
     header = ["What", "Target", *(r["environment"]["leg"] for r in results)]
     rows = []
@@ -124,9 +134,51 @@ def markdown_targets(results: Sequence[Result]) -> list[str]:
         cells = [what, target]
         for leg in verdicts:
             verdict = leg[index]
-            cells.append(f"**{verdict['status']}** {verdict['detail']}")
+            note = f" *{verdict['note']}*:" if verdict["note"] else ""
+            cells.append(f"**{verdict['status']}**{note} {verdict['detail']}")
         rows.append(cells)
     return _table(header, rows)
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
+
+
+def markdown_misses(results: Sequence[Result]) -> list[str]:
+    """The section "Where a target is missed, and why": known misses that occur, then FAILs.
+
+    A known miss renders its title and explanation (``_misses``), then the figures
+    measured on each leg where it occurs; a FAIL, which nothing explains, renders
+    its figures and says so.
+    """
+    legs = [(r["environment"]["leg"], evaluate(r)) for r in results]
+    keys: list[str] = []
+    for _, verdicts in legs:
+        for verdict in verdicts:
+            keys += [key for key in verdict["known"] if key not in keys]
+    lines: list[str] = []
+    for key in keys:
+        entry = known_miss(key)
+        lines += [f"* **{entry.title}.** A known miss.", "", _indented(entry.explanation), ""]
+        for leg, verdicts in legs:
+            for verdict in verdicts:
+                if key in verdict["known"]:
+                    lines += [f"  Measured on {leg}: {verdict['detail']}.", ""]
+    for index, (what, target, _) in enumerate(TARGETS):
+        failed = [(leg, verdicts[index]) for leg, verdicts in legs]
+        failed = [(leg, v) for leg, v in failed if v["status"] == "FAIL"]
+        if not failed:
+            continue
+        lines += [
+            f"* **{what}: {target}.** **Not a known miss**: nothing in "
+            "`benchmarks/_misses.py` explains it.",
+            "",
+        ]
+        for leg, v in failed:
+            lines += [f"  FAIL on {leg}: {v['detail']}.", ""]
+    if not lines:
+        lines = ["Every target is met (or could not be told apart from its limit, see above).", ""]
+    return lines
 
 
 def _cell(case: CaseResult, base: CaseResult, is_base: bool) -> str:

@@ -14,10 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypedDict
 
-import django.dispatch
 from asgiref.sync import AsyncToSync, SyncToAsync
-
-import eventbus
 
 from . import _competitors as comp
 from ._config import Config, Group, group
@@ -196,23 +193,19 @@ def mixed_receivers(layout: str, n: int) -> list[Callable[..., Any]]:
 
 
 def mixed(config: Config) -> tuple[list[Group], list[HopCount]]:
-    """4. Mixed sync and async receivers, grouped and alternating: timings and hop counts."""
+    """4. Mixed sync and async receivers, grouped and alternating: timings and hop counts.
+
+    Per layout and N, eventbus and Django on the same receivers (all at priority 0),
+    and the mechanism floor (``_competitors.floor_mixed_send`` / ``floor_mixed_asend``):
+    ``send`` timed from this thread, which runs no event loop, and ``asend`` on an
+    asyncio loop. Ratios are to Django.
+    """
     groups: list[Group] = []
     hops: list[HopCount] = []
     with asyncio.Runner() as runner:
         for layout in ("grouped", "alternating"):
             for n in config.mixed_sizes:
-                receivers = mixed_receivers(layout, n)
-                bus = comp.connected(eventbus.Signal(), receivers)
-                plain = comp.connected(django.dispatch.Signal(), receivers)
-                sends = [
-                    comp.Send("eventbus", bus.send, signal=bus),
-                    comp.Send("django", plain.send, signal=plain),
-                ]
-                asends = [
-                    comp.AsyncSend("eventbus", bus.asend, signal=bus),
-                    comp.AsyncSend("django", plain.asend, signal=plain),
-                ]
+                sends, asends = comp.mixed_competitors(mixed_receivers(layout, n))
                 for s in sends:
                     with count_hops() as counts:
                         comp.call(s)

@@ -15,7 +15,9 @@ The rules:
   The garbage collector is collected before and disabled during each batch.
 * A figure is the median (with min and max) of the repetitions; a ratio
   between two cases is the median of the per-repetition ratios, which cancels
-  drift that affects both cases of one repetition alike.
+  drift that affects both cases of one repetition alike. How far those
+  per-repetition ratios disagree (their quartiles) decides whether a target
+  verdict can be given at all: see ``_verdict``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-__all__ = ["Case", "CaseResult", "Stats", "measure", "ratio", "stats"]
+__all__ = ["Case", "CaseResult", "Stats", "measure", "paired", "quartiles", "ratio", "stats"]
 
 Timer = Callable[[int], int]
 
@@ -61,10 +63,23 @@ def stats(values: Sequence[float]) -> Stats:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def ratio(numerator: CaseResult, denominator: CaseResult) -> Stats:
-    """The per-repetition ratios ``numerator / denominator`` (paired by repetition)."""
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles of ``values`` (both the value itself if there is one)."""
+    if len(values) < 2:
+        return values[0], values[0]
+    first, _, third = statistics.quantiles(values, n=4, method="inclusive")
+    return first, third
+
+
+def paired(numerator: CaseResult, denominator: CaseResult) -> list[float]:
+    """The per-repetition ratios ``numerator / denominator``, in repetition order."""
     pairs = zip(numerator["samples"], denominator["samples"], strict=True)
-    return stats([a / b if b else float("inf") for a, b in pairs])
+    return [a / b if b else float("inf") for a, b in pairs]
+
+
+def ratio(numerator: CaseResult, denominator: CaseResult) -> Stats:
+    """Median, min and max of the per-repetition ratios ``numerator / denominator``."""
+    return stats(paired(numerator, denominator))
 
 
 def _timed(case: Case, batch: int) -> float:
