@@ -11,6 +11,7 @@ from ._exceptions import (
 from ._records import ReceiverInfo
 from ._signal import Signal, receiver
 from ._subscription import Event, Overflow, Subscription
+from ._transaction import atomic
 
 __all__ = [
     "AFTER_COMMIT",
@@ -24,5 +25,6 @@ __all__ = [
     "Signal",
     "Subscription",
     "SubscriptionOverflowError",
+    "atomic",
     "receiver",
 ]

@@ -5,7 +5,7 @@
 * The input is checked **before** anything is written: an unknown product or
   a quantity above the stock raises an ``OrderError`` and nothing is saved or
   sent.
-* Then, inside one transaction (:func:`example_asgi.shop.transactions.atomic`):
+* Then, inside one transaction (:func:`eventbus.atomic`):
   the product row is read again (``select_for_update()``, a no-op on SQLite,
   whose ``BEGIN IMMEDIATE`` already serializes writers), the stock re-checked,
   the order saved with ``asave()`` (the bus's ``post_save`` fires here) and
@@ -17,10 +17,11 @@
 
 from __future__ import annotations
 
+from eventbus import atomic
+
 from .errors import InvalidOrder, OutOfStock
 from .models import Order, Product
 from .signals import order_placed
-from .transactions import atomic
 
 __all__ = ["place_order"]
 
