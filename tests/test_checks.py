@@ -6,6 +6,7 @@ import functools
 import gc
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -261,3 +262,71 @@ def test_tracking_a_model_without_bridging_post_save_is_an_error(settings: Setti
     [error] = checks.check_settings()
     assert error.id == "eventbus.E002"
     assert "post_save" in error.msg
+
+
+# -- W003: equal priorities alternating between sync and async --------------------------
+
+
+async def notify_async(sender: object, **kwargs: object) -> None: ...
+
+
+def log_it(sender: object, **kwargs: object) -> None: ...
+
+
+def _w003(messages: list[CheckMessage]) -> list[CheckMessage]:
+    return [m for m in messages if m.id == "eventbus.W003" and PAYMENT_RECEIVED in m.msg]
+
+
+def test_equal_priorities_alternating_sync_and_async_is_warning_w003() -> None:
+    with (
+        payment_received.connected_to(audit, priority=1),
+        payment_received.connected_to(notify_async, priority=1),
+        payment_received.connected_to(log_it, priority=1),
+    ):
+        found = _w003(checks.check_alternating_receivers())
+        assert _w003(run_checks(tags=["eventbus"])) == found
+    assert found == [
+        CheckWarning(
+            f"{PAYMENT_RECEIVED} has receivers of priority 1 that alternate between sync and "
+            "async: audit (sync), notify_async (async), log_it (sync). Each switch costs every "
+            "send a crossing between the calling thread and an event loop.",
+            hint="Connect the sync receivers of this priority next to each other (or give them "
+            "different priorities): the same receivers then run with at most one switch.",
+            id="eventbus.W003",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        pytest.param([(audit, 1), (log_it, 1), (notify_async, 1)], id="grouped"),
+        pytest.param([(audit, 2), (notify_async, 1), (log_it, 0)], id="different-priorities"),
+    ],
+)
+def test_grouped_or_differently_prioritised_receivers_pass_w003(
+    layout: list[tuple[Callable[..., Any], int]],
+) -> None:
+    with ExitStack() as stack:
+        for receiver, priority in layout:
+            stack.enter_context(payment_received.connected_to(receiver, priority=priority))
+        assert _w003(checks.check_alternating_receivers()) == []
+
+
+def test_after_commit_receivers_and_concurrent_signals_are_left_out_of_w003() -> None:
+    with (
+        payment_received.connected_to(audit),
+        payment_received.connected_to(notify_async),
+        payment_received.connected_to(log_it, on_commit=True),
+    ):
+        assert _w003(checks.check_alternating_receivers()) == []
+    payment_received.concurrent = True
+    try:
+        with (
+            payment_received.connected_to(audit),
+            payment_received.connected_to(notify_async),
+            payment_received.connected_to(log_it),
+        ):
+            assert _w003(checks.check_alternating_receivers()) == []
+    finally:
+        payment_received.concurrent = False
