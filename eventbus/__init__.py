@@ -1,4 +1,9 @@
-"""eventbus: Django signals with one deterministic order for sync and async receivers."""
+"""eventbus: Django signals with one deterministic order for sync and async receivers.
+
+PYTEST_DONT_REWRITE: the package has no test assertions for pytest to rewrite,
+and projects import it before pytest starts (settings, a swapped ``Signal``);
+the marker keeps pytest from warning that it came too late to rewrite it.
+"""
 
 from ._commit import AFTER_COMMIT
 from ._exceptions import (

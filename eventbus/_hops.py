@@ -14,6 +14,11 @@
   from a ``sync_to_async`` thread, else in a new loop).
 * :func:`in_event_loop_thread` says whether blocking this thread would block a
   running event loop.
+
+anyio is imported where it is used (only outside asyncio), so that ``import
+eventbus`` does not import it: a project that imports eventbus before pytest
+starts would otherwise make pytest warn that anyio's plugin came too late to
+have its assertions rewritten.
 """
 
 from __future__ import annotations
@@ -21,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.from_thread
-import anyio.lowlevel
-import anyio.to_thread
 from asgiref.sync import SyncToAsync, async_to_sync
+
+if TYPE_CHECKING:
+    from anyio.lowlevel import EventLoopToken
 
 _sniffio_thread: Any
 try:  # trio depends on sniffio; without it, trio cannot be running.
@@ -41,7 +45,7 @@ T = TypeVar("T")
 
 #: In a worker thread started by ``to_thread`` under a non-asyncio backend: the
 #: token of the event loop waiting for it, so ``run_async`` can go back there.
-_host_loop: contextvars.ContextVar[anyio.lowlevel.EventLoopToken | None] = contextvars.ContextVar(
+_host_loop: contextvars.ContextVar[EventLoopToken | None] = contextvars.ContextVar(
     "eventbus_host_loop", default=None
 )
 
@@ -67,6 +71,9 @@ async def to_thread(func: Callable[[], T]) -> T:
     if asyncio._get_running_loop() is not None:
         result: T = await _thread_sensitive_hop(func)
         return result
+    import anyio.lowlevel  # noqa: PLC0415 - see the module docstring
+    import anyio.to_thread  # noqa: PLC0415
+
     context = contextvars.copy_context()
     context.run(_host_loop.set, anyio.lowlevel.current_token())
     try:
@@ -82,6 +89,8 @@ def run_async(func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """Run ``await func(*args)`` from sync code, on the right event loop (see the module)."""
     token = _host_loop.get()
     if token is not None:
+        import anyio.from_thread  # noqa: PLC0415 - see the module docstring
+
         return anyio.from_thread.run(func, *args, token=token)
     return async_to_sync(func)(*args)
 

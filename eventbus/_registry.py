@@ -221,11 +221,6 @@ class Registry(Generic[P]):
             self._prune()
             return self._matching(make_id(sender))
 
-    def find(self, lookup: Hashable, sender_key: ObjectId) -> Record | None:
-        """The record connected under this key, if any."""
-        with self.lock:
-            return self._find(lookup, sender_key)
-
     def plan(self, sender: Any) -> P:
         """The cached plan for ``sender``, built on first use."""
         plan = self.plans.get(id(sender))

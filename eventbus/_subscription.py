@@ -51,13 +51,15 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import anyio
 import django.dispatch
 
 from ._exceptions import SubscriptionOverflowError
 from ._identity import signal_name
+
+if TYPE_CHECKING:
+    import anyio
 
 __all__ = ["DEFAULT_MAXSIZE", "Event", "Overflow", "Subscription"]
 
@@ -251,6 +253,8 @@ class Subscription:
                         )
                     raise StopAsyncIteration
                 if self._waiter is None:
+                    import anyio  # noqa: PLC0415 - ``import eventbus`` stays free of anyio
+
                     self._waiter = anyio.Event()
                 waiter = self._waiter
             await waiter.wait()

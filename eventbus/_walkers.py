@@ -26,8 +26,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import anyio
-
 from . import _commit
 from ._call import Call, Responses
 from ._exceptions import AsyncSendError
@@ -146,6 +144,8 @@ async def run_tier(call: Call, records: tuple[Record, ...]) -> Responses:
             slots[index] = (receiver, await defer_from_async(call, record, receiver))
     immediate = [(i, r) for i, r in enumerate(records) if r.on_commit is False]
     sync_part = [(i, r) for i, r in immediate if not r.is_async]
+    import anyio  # noqa: PLC0415 - ``import eventbus`` stays free of anyio (see _hops)
+
     cancelled = anyio.get_cancelled_exc_class()
 
     async with anyio.create_task_group() as group:

@@ -9,6 +9,9 @@ Installing eventbus registers this plugin through the ``pytest11`` entry point
 * ``eventbus_muted(*signals)`` mutes the signals until the test's teardown.
 
 Teardown undoes them in reverse order of the calls.
+
+PYTEST_DONT_REWRITE: nothing here needs assertion rewriting, and the module may
+be imported before pytest starts (with the rest of eventbus).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ setup and signal state apart from this session's.
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -254,3 +255,22 @@ def test_the_fixtures_work_alongside_pytest_django(inner: pytest.Pytester) -> No
     result = inner.runpytest_subprocess(*ARGS)
 
     result.assert_outcomes(passed=2)
+
+
+def test_importing_eventbus_before_pytest_starts_raises_no_rewrite_warning(
+    inner: pytest.Pytester,
+) -> None:
+    """A project that imports eventbus first (settings, a swapped Signal) runs its tests
+    with warnings as errors: neither eventbus nor a plugin it imports (anyio's) may warn
+    that it was imported too early for pytest to rewrite its assertions."""
+    inner.makepyfile("def test_uses_it(eventbus_capture):\n    assert eventbus_capture\n")
+    started = (
+        "import sys, eventbus, eventbus.pytest_plugin, pytest; "
+        "assert 'anyio' not in sys.modules, 'import eventbus imported anyio'; "
+        f"raise SystemExit(pytest.main({list(ARGS)!r}))"
+    )
+    result = inner.run(sys.executable, "-c", started)
+
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert "cannot be rewritten" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1)
