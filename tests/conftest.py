@@ -1,9 +1,13 @@
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connections
 
+from eventbus import _hops, _walkers
 from eventbus.apps import install
 from eventbus.conf import EventbusSettings, get_settings
 
@@ -39,3 +43,43 @@ def frequent_thread_switches() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(interval)
+
+
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
+    """Each run of sync receivers a send hands from the event loop to a thread, in order.
+
+    One entry per hop: for ``asend()`` a worker thread, for ``send()`` the calling thread,
+    which waits in ``async_to_sync`` meanwhile.
+    """
+    hops: list[Callable[[], Any]] = []
+    real = _hops.to_thread
+
+    async def counting_to_thread(func: Callable[[], Any]) -> Any:
+        hops.append(func)
+        return await real(func)
+
+    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
+    return hops
+
+
+@pytest.fixture
+def loop_entries(monkeypatch: pytest.MonkeyPatch) -> list[Callable[..., Any]]:
+    """The coroutine functions ``send()`` runs through asgiref's ``async_to_sync``, in order:
+    one entry per time a send enters an event loop."""
+    entries: list[Callable[..., Any]] = []
+
+    def counting_async_to_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        entries.append(func)
+        return async_to_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(_hops, "async_to_sync", counting_async_to_sync)
+    return entries
+
+
+@pytest_asyncio.fixture
+async def close_worker_connections() -> AsyncIterator[None]:
+    """After the test, close the database connections asgiref's worker thread opened:
+    PostgreSQL cannot drop a test database still in use."""
+    yield
+    await sync_to_async(connections.close_all)()

@@ -15,59 +15,18 @@ import pytest
 import sniffio
 from asgiref.sync import sync_to_async
 
-from eventbus import Signal, _hops, _walkers
+from eventbus import Signal
+from tests.helpers import (
+    ASYNC_METHODS,
+    Call,
+    Results,
+    connect_layout,
+    layout_names,
+    names,
+    send_from_async,
+)
 
 pytestmark = pytest.mark.anyio
-
-Receiver = Callable[..., Any]
-Results = list[tuple[Receiver, Any]]
-
-ASYNC_METHODS = ["asend", "asend_robust"]
-
-
-class Call:
-    """What one receiver saw when it ran."""
-
-    def __init__(self, name: str, thread: int, task: int | None) -> None:
-        self.name = name
-        self.thread = thread
-        self.task = task
-
-
-def make_receiver(kind: str, name: str, calls: list[Call]) -> Receiver:
-    """A sync ("s") or async ("a") receiver that records its thread (and task, if async)."""
-    if kind == "s":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            calls.append(Call(name, threading.get_ident(), None))
-            return f"{name}:{kwargs.get('value')}"
-
-        return sync_receiver
-
-    async def async_receiver(sender: object, **kwargs: object) -> str:
-        calls.append(Call(name, threading.get_ident(), anyio.get_current_task().id))
-        return f"{name}:{kwargs.get('value')}"
-
-    return async_receiver
-
-
-def names(layout: str) -> list[str]:
-    """The names ``connect_layout`` gives, which are also the call order."""
-    return [f"{kind}{i}" for i, kind in enumerate(layout)]
-
-
-def connect_layout(signal: Signal, layout: str, calls: list[Call]) -> list[Receiver]:
-    """Connect one receiver per letter of ``layout``, with descending priorities."""
-    receivers = [make_receiver(kind, f"{kind}{i}", calls) for i, kind in enumerate(layout)]
-    for position, receiver in enumerate(receivers):
-        signal.connect(receiver, weak=False, priority=len(receivers) - position)
-    return receivers
-
-
-async def asend(signal: Signal, method: str, sender: object = None, **named: object) -> Results:
-    if method == "asend":
-        return await signal.asend(sender, **named)
-    return await signal.asend_robust(sender, **named)
 
 
 def sync_runs(layout: str) -> list[list[int]]:
@@ -84,20 +43,6 @@ def sync_runs(layout: str) -> list[list[int]]:
     return runs
 
 
-@pytest.fixture
-def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
-    """The callables eventbus's dispatch sends to a worker thread, one per hop."""
-    hops: list[Callable[[], Any]] = []
-    real = _hops.to_thread
-
-    async def counting_to_thread(func: Callable[[], Any]) -> Any:
-        hops.append(func)
-        return await real(func)
-
-    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
-    return hops
-
-
 @pytest.mark.parametrize("method", ASYNC_METHODS)
 @pytest.mark.parametrize("layout", ["a", "aaa", "asa", "saas"])
 async def test_async_receivers_are_awaited_in_order_on_the_calling_task(
@@ -107,13 +52,14 @@ async def test_async_receivers_are_awaited_in_order_on_the_calling_task(
     calls: list[Call] = []
     receivers = connect_layout(signal, layout, calls)
 
-    results = await asend(signal, method, value=1)
+    results = await send_from_async(signal, method, value=1)
 
-    assert [c.name for c in calls] == names(layout)
-    assert results == [(r, f"{n}:1") for r, n in zip(receivers, names(layout), strict=True)]
+    assert names(calls) == layout_names(layout)
+    assert results == list(zip(receivers, layout_names(layout), strict=True))
+    assert [c.kwargs for c in calls] == [{"value": 1}] * len(layout)
     this_task = anyio.get_current_task().id
     assert [c.task for c in calls if c.name.startswith("a")] == [this_task] * layout.count("a")
-    assert {c.thread for c in calls if c.name.startswith("a")} == {threading.get_ident()}
+    assert {c.thread for c in calls if c.name.startswith("a")} == {threading.current_thread()}
 
 
 @pytest.mark.parametrize("method", ASYNC_METHODS)
@@ -137,12 +83,11 @@ async def test_each_contiguous_run_of_sync_receivers_is_one_thread_hop(
     calls: list[Call] = []
     receivers = connect_layout(signal, layout, calls)
 
-    results = await asend(signal, method)
+    results = await send_from_async(signal, method)
 
     assert len(thread_hops) == hops
-    assert len(sync_runs(layout)) == hops
     assert [r for r, _ in results] == receivers
-    assert [c.name for c in calls] == names(layout)
+    assert names(calls) == layout_names(layout)
 
 
 @pytest.mark.parametrize("method", ASYNC_METHODS)
@@ -154,13 +99,13 @@ async def test_sync_receivers_run_off_the_event_loop_thread_one_thread_per_run(
     calls: list[Call] = []
     connect_layout(signal, layout, calls)
 
-    await asend(signal, method)
+    await send_from_async(signal, method)
 
     threads = [c.thread for c in calls]
     for run in sync_runs(layout):
         run_threads = {threads[index] for index in run}
         assert len(run_threads) == 1
-        assert threading.get_ident() not in run_threads
+        assert threading.current_thread() not in run_threads
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -173,12 +118,12 @@ async def test_under_asyncio_sync_receivers_run_in_asgiref_thread_sensitive_thre
     calls: list[Call] = []
     connect_layout(signal, "ssass", calls)
 
-    await asend(signal, method)
-    thread_sensitive = await sync_to_async(threading.get_ident, thread_sensitive=True)()
+    await send_from_async(signal, method)
+    thread_sensitive = await sync_to_async(threading.current_thread, thread_sensitive=True)()
 
-    assert [c.name for c in calls] == names("ssass")
+    assert names(calls) == layout_names("ssass")
     assert {c.thread for c in calls if c.name.startswith("s")} == {thread_sensitive}
-    assert thread_sensitive != threading.get_ident()
+    assert thread_sensitive != threading.current_thread()
 
 
 # -- context variables ----------------------------------------------------------------
@@ -200,7 +145,7 @@ async def test_receivers_see_context_variables_set_by_the_caller(method: str, ki
     signal.connect(sync_receiver if kind == "s" else async_receiver, weak=False)
     request_id.set("req-42")
 
-    await asend(signal, method)
+    await send_from_async(signal, method)
 
     assert seen == ["req-42"]
 
@@ -228,7 +173,7 @@ async def test_a_context_change_made_by_a_sync_receiver_reaches_later_receivers_
     signal.connect(read_sync, weak=False, priority=0)
     request_id.set("from-caller")
 
-    await asend(signal, method)
+    await send_from_async(signal, method)
 
     assert seen == ["from-caller", "set-by-sync", "set-by-sync"]
     assert request_id.get() == "set-by-sync"
@@ -246,11 +191,12 @@ async def test_asend_returns_the_same_results_as_send(method: str, layout: str) 
     sender = object()
 
     from_send = await anyio.to_thread.run_sync(functools.partial(signal.send, sender, value=7))
-    from_asend = await asend(signal, method, sender, value=7)
+    from_asend = await send_from_async(signal, method, sender, value=7)
 
     assert from_asend == from_send
-    assert from_asend == [(r, f"{n}:7") for r, n in zip(receivers, names(layout), strict=True)]
-    assert [c.name for c in calls] == names(layout) * 2
+    assert from_asend == list(zip(receivers, layout_names(layout), strict=True))
+    assert names(calls) == layout_names(layout) * 2
+    assert [c.kwargs for c in calls] == [{"value": 7}] * len(layout) * 2
 
 
 # -- send() nested in a sync receiver of asend() -----------------------------------------

@@ -21,10 +21,8 @@ from django.test.utils import CaptureQueriesContext
 
 import eventbus
 from eventbus import _bridge, signals
-from tests.helpers import relayed_senders
+from tests.helpers import Call, make_receiver, relayed_senders
 from tests.testapp.models import Author, Book, Gadget, Tag
-
-Recorded = list[tuple[Any, dict[str, Any]]]
 
 BRIDGED = [
     pytest.param(signals.pre_save, django_signals.pre_save, id="pre_save"),
@@ -32,27 +30,6 @@ BRIDGED = [
     pytest.param(signals.pre_delete, django_signals.pre_delete, id="pre_delete"),
     pytest.param(signals.post_delete, django_signals.post_delete, id="post_delete"),
 ]
-
-
-def recorder(into: Recorded) -> Callable[..., None]:
-    def receive(sender: Any, **kwargs: Any) -> None:
-        into.append((sender, kwargs))
-
-    return receive
-
-
-class Listener:
-    """A receiver that only a test keeps alive (not a closure: weak is fine)."""
-
-    def __init__(self) -> None:
-        self.calls: Recorded = []
-
-    def __call__(self, sender: Any, **kwargs: Any) -> None:
-        self.calls.append((sender, kwargs))
-
-
-def without_signal(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in kwargs.items() if key != "signal"}
 
 
 # -- what is re-emitted ----------------------------------------------------------------
@@ -63,11 +40,13 @@ def without_signal(kwargs: dict[str, Any]) -> dict[str, Any]:
 def test_the_bus_re_emits_what_django_sends_with_the_same_sender_and_kwargs(
     bus: eventbus.Signal, django: django_signals.ModelSignal
 ) -> None:
-    from_django: Recorded = []
-    from_bus: Recorded = []
-    django.connect(recorder(from_django), sender=Author, weak=False, dispatch_uid="test")
+    from_django: list[Call] = []
+    from_bus: list[Call] = []
+    django.connect(
+        make_receiver("s", "django", from_django), sender=Author, weak=False, dispatch_uid="test"
+    )
     try:
-        with bus.connected_to(recorder(from_bus), sender=Author):
+        with bus.connected_to(make_receiver("s", "bus", from_bus), sender=Author):
             author = Author.objects.create(name="Ann")
             author.name = "Anne"
             author.save(update_fields=["name"])
@@ -76,11 +55,9 @@ def test_the_bus_re_emits_what_django_sends_with_the_same_sender_and_kwargs(
         django.disconnect(sender=Author, dispatch_uid="test")
 
     assert from_bus
-    assert [sender for sender, _ in from_bus] == [sender for sender, _ in from_django]
-    assert [without_signal(kw) for _, kw in from_bus] == [
-        without_signal(kw) for _, kw in from_django
-    ]
-    assert all(kw["signal"] is bus for _, kw in from_bus)
+    assert [call.sender for call in from_bus] == [call.sender for call in from_django]
+    assert [call.kwargs for call in from_bus] == [call.kwargs for call in from_django]
+    assert all(call.signal is bus for call in from_bus)
 
 
 @pytest.mark.django_db
@@ -89,13 +66,13 @@ def test_m2m_changed_re_emits_every_action_with_djangos_kwargs() -> None:
     book = Book.objects.create(title="B", author=author)
     red, blue = Tag.objects.create(name="red"), Tag.objects.create(name="blue")
     through = Book.tags.through
-    from_django: Recorded = []
-    from_bus: Recorded = []
+    from_django: list[Call] = []
+    from_bus: list[Call] = []
     django_signals.m2m_changed.connect(
-        recorder(from_django), sender=through, weak=False, dispatch_uid="test"
+        make_receiver("s", "django", from_django), sender=through, weak=False, dispatch_uid="test"
     )
     try:
-        with signals.m2m_changed.connected_to(recorder(from_bus), sender=through):
+        with signals.m2m_changed.connected_to(make_receiver("s", "bus", from_bus), sender=through):
             book.tags.add(red)
             book.tags.set([blue])
             book.tags.remove(blue)
@@ -104,25 +81,23 @@ def test_m2m_changed_re_emits_every_action_with_djangos_kwargs() -> None:
     finally:
         django_signals.m2m_changed.disconnect(sender=through, dispatch_uid="test")
 
-    assert [kw["action"] for _, kw in from_bus] == [
+    assert [call.kwargs["action"] for call in from_bus] == [
         "pre_add", "post_add",  # add(red)
         "pre_remove", "post_remove", "pre_add", "post_add",  # set([blue])
         "pre_remove", "post_remove",  # remove(blue)
         "pre_add", "post_add",  # reverse add
         "pre_clear", "post_clear",
     ]  # fmt: skip
-    assert [without_signal(kw) for _, kw in from_bus] == [
-        without_signal(kw) for _, kw in from_django
-    ]
-    assert {s for s, _ in from_bus} == {through}
-    first = from_bus[0][1]
+    assert [call.kwargs for call in from_bus] == [call.kwargs for call in from_django]
+    assert {call.sender for call in from_bus} == {through}
+    first = from_bus[0].kwargs
     assert (first["instance"], first["model"], first["pk_set"], first["reverse"]) == (
         book,
         Tag,
         {red.pk},
         False,
     )
-    reverse_add = from_bus[8][1]
+    reverse_add = from_bus[8].kwargs
     assert (reverse_add["instance"], reverse_add["model"], reverse_add["reverse"]) == (
         red,
         Book,
@@ -201,11 +176,11 @@ def test_a_sync_save_runs_sync_bus_receivers_on_the_saving_thread() -> None:
 
 @pytest.mark.django_db(databases=["default", "other"])
 def test_saves_to_another_database_are_relayed_with_its_alias() -> None:
-    seen: Recorded = []
-    with signals.post_save.connected_to(recorder(seen), sender=Author):
+    seen: list[Call] = []
+    with signals.post_save.connected_to(make_receiver("s", "seen", seen), sender=Author):
         Author.objects.using("other").create(name="Ann")
 
-    assert seen[0][1]["using"] == "other"
+    assert seen[0].kwargs["using"] == "other"
 
 
 # -- cascades ---------------------------------------------------------------------------
@@ -217,14 +192,14 @@ def test_deleting_an_author_sends_bus_delete_signals_for_the_cascaded_books_too(
     book = Book.objects.create(title="B", author=author)
     author_pk, book_pk = author.pk, book.pk
     pre: list[tuple[Any, Any, Any, str]] = []
-    post: Recorded = []
+    post: list[Call] = []
 
     def before(sender: Any, instance: Any, origin: Any, using: str, **kwargs: Any) -> None:
         pre.append((sender, instance.pk, origin, using))
 
     with (
         signals.pre_delete.connected_to(before),
-        signals.post_delete.connected_to(recorder(post)),
+        signals.post_delete.connected_to(make_receiver("s", "post", post)),
     ):
         author.delete()
 
@@ -232,21 +207,21 @@ def test_deleting_an_author_sends_bus_delete_signals_for_the_cascaded_books_too(
         (Author, author_pk, author, "default"),
         (Book, book_pk, author, "default"),
     ]
-    assert {sender for sender, _ in post} == {Author, Book}
-    assert all(kw["origin"] is author and kw["using"] == "default" for _, kw in post)
+    assert {call.sender for call in post} == {Author, Book}
+    assert all(c.kwargs["origin"] is author and c.kwargs["using"] == "default" for c in post)
 
 
 @pytest.mark.django_db
 def test_a_queryset_delete_sends_bus_delete_signals_with_the_queryset_as_origin() -> None:
     author = Author.objects.create(name="Ann")
     Book.objects.create(title="B", author=author)
-    seen: Recorded = []
+    seen: list[Call] = []
     queryset = Author.objects.filter(name="Ann")
-    with signals.post_delete.connected_to(recorder(seen), sender=Book):
+    with signals.post_delete.connected_to(make_receiver("s", "seen", seen), sender=Book):
         queryset.delete()
 
-    assert [sender for sender, _ in seen] == [Book]
-    assert seen[0][1]["origin"] is queryset
+    assert [call.sender for call in seen] == [Book]
+    assert seen[0].kwargs["origin"] is queryset
 
 
 # -- cost model -------------------------------------------------------------------------
@@ -257,7 +232,7 @@ def django_side(bus: _bridge.BridgedSignal, sender: Any) -> bool:
 
 
 def test_django_has_no_connection_for_a_model_without_bus_receivers() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     assert not django_side(signals.post_save, Author)
     signals.post_save.connect(listener, sender=Author)
     assert django_side(signals.post_save, Author)
@@ -269,7 +244,7 @@ def test_django_has_no_connection_for_a_model_without_bus_receivers() -> None:
 
 
 def test_a_catch_all_receiver_makes_one_django_connection_and_drops_the_per_model_ones() -> None:
-    per_model, every = Listener(), Listener()
+    per_model, every = make_receiver("s", "per_model", []), make_receiver("s", "every", [])
     signals.pre_save.connect(per_model, sender=Author)
     signals.pre_save.connect(every)
     try:
@@ -284,7 +259,10 @@ def test_a_catch_all_receiver_makes_one_django_connection_and_drops_the_per_mode
 
 @pytest.mark.django_db
 def test_a_save_is_relayed_once_when_a_catch_all_and_a_model_receiver_both_listen() -> None:
-    per_model, every = Listener(), Listener()
+    per_model_calls: list[Call] = []
+    every_calls: list[Call] = []
+    per_model = make_receiver("s", "per_model", per_model_calls)
+    every = make_receiver("s", "every", every_calls)
     signals.post_save.connect(per_model, sender=Author)
     signals.post_save.connect(every)
     try:
@@ -294,8 +272,8 @@ def test_a_save_is_relayed_once_when_a_catch_all_and_a_model_receiver_both_liste
         signals.post_save.disconnect(every)
         signals.post_save.disconnect(per_model, sender=Author)
 
-    assert [sender for sender, _ in per_model.calls] == [Author]
-    assert [sender for sender, _ in every.calls] == [Author, Tag]
+    assert [call.sender for call in per_model_calls] == [Author]
+    assert [call.sender for call in every_calls] == [Author, Tag]
 
 
 @pytest.mark.parametrize("bus", [signals.pre_delete, signals.post_delete], ids=lambda s: s.name)
@@ -306,7 +284,7 @@ def test_a_model_keeps_djangos_fast_delete_unless_the_bus_has_a_delete_receiver(
     def can_fast_delete() -> bool:
         return Collector(using="default").can_fast_delete(Gadget.objects.all())
 
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     assert can_fast_delete()
     bus.connect(listener, sender=Gadget)
     assert not can_fast_delete()
@@ -328,7 +306,8 @@ def test_a_model_keeps_djangos_fast_m2m_add_unless_the_bus_has_an_m2m_receiver()
     fast = queries_to_add(tags[0])
     assert not django_signals.m2m_changed.has_listeners(through)
 
-    listener = Listener()
+    calls: list[Call] = []
+    listener = make_receiver("s", "listener", calls)
     signals.m2m_changed.connect(listener, sender=through)
     slow = queries_to_add(tags[1])
     assert django_signals.m2m_changed.has_listeners(through)
@@ -336,12 +315,12 @@ def test_a_model_keeps_djangos_fast_m2m_add_unless_the_bus_has_an_m2m_receiver()
 
     assert slow > fast
     assert queries_to_add(tags[2]) == fast
-    assert [kw["action"] for _, kw in listener.calls] == ["pre_add", "post_add"]
+    assert [call.kwargs["action"] for call in calls] == ["pre_add", "post_add"]
 
 
 @pytest.mark.django_db
 def test_a_collected_bus_receiver_is_noticed_when_its_relay_next_runs() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     signals.post_delete.connect(listener, sender=Gadget)
     del listener
     gc.collect()
@@ -356,7 +335,7 @@ def test_a_collected_bus_receiver_is_noticed_when_its_relay_next_runs() -> None:
 
 
 def test_a_collected_bus_receiver_is_noticed_at_the_next_connect() -> None:
-    gone, staying = Listener(), Listener()
+    gone, staying = make_receiver("s", "gone", []), make_receiver("s", "staying", [])
     signals.pre_save.connect(gone, sender=Tag)
     del gone
     gc.collect()
@@ -369,7 +348,7 @@ def test_a_collected_bus_receiver_is_noticed_at_the_next_connect() -> None:
 
 
 def test_muting_a_bridged_signal_keeps_its_django_connection() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     with signals.pre_save.connected_to(listener, sender=Author), signals.pre_save.muted():
         assert django_side(signals.pre_save, Author)
 
@@ -379,20 +358,23 @@ def test_muting_a_bridged_signal_keeps_its_django_connection() -> None:
 
 @pytest.mark.django_db
 def test_only_the_signals_named_in_bridge_are_relayed(reinstall: Callable[..., None]) -> None:
-    saved, pre = Listener(), Listener()
+    saved_calls: list[Call] = []
+    pre_calls: list[Call] = []
+    saved = make_receiver("s", "saved", saved_calls)
+    pre = make_receiver("s", "pre", pre_calls)
     signals.post_save.connect(saved, sender=Author)
     signals.pre_save.connect(pre, sender=Author)
     try:
         reinstall(bridge=("post_save",), track_changes=())
         assert not django_side(signals.pre_save, Author)
         Author.objects.create(name="Ann")
-        assert len(saved.calls) == 1
-        assert pre.calls == []
+        assert len(saved_calls) == 1
+        assert pre_calls == []
 
         reinstall(bridge=("pre_save", "post_save"), track_changes=())
         assert django_side(signals.pre_save, Author)
         Author.objects.create(name="Bob")
-        assert len(pre.calls) == 1
+        assert len(pre_calls) == 1
     finally:
         signals.post_save.disconnect(saved, sender=Author)
         signals.pre_save.disconnect(pre, sender=Author)
@@ -402,7 +384,7 @@ def test_receivers_connected_while_a_signal_is_not_bridged_get_relayed_once_it_i
     reinstall: Callable[..., None],
 ) -> None:
     reinstall(bridge=(), track_changes=())
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     signals.post_delete.connect(listener, sender=Author)
     try:
         assert not django_side(signals.post_delete, Author)
@@ -427,7 +409,8 @@ def late_model(registry: Apps, name: str = "Late") -> type[models.Model]:
 
 
 def test_a_string_sender_connects_once_the_model_is_registered(registry: Apps) -> None:
-    listener = Listener()
+    calls: list[Call] = []
+    listener = make_receiver("s", "listener", calls)
     signals.post_save.connect(listener, sender="testapp.Late", apps=registry)
     assert signals.post_save.receivers_for(None) == []
 
@@ -436,14 +419,14 @@ def test_a_string_sender_connects_once_the_model_is_registered(registry: Apps) -
         assert [info.receiver for info in signals.post_save.receivers_for(late)] == [listener]
         assert django_side(signals.post_save, late)
         django_signals.post_save.send(sender=late, instance=None, created=True)
-        assert listener.calls[0][0] is late
+        assert calls[0].sender is late
     finally:
         assert signals.post_save.disconnect(listener, sender="testapp.Late", apps=registry)
     assert not django_side(signals.post_save, late)
 
 
 def test_a_string_sender_of_a_registered_model_connects_at_once() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     signals.post_save.connect(listener, sender="testapp.Author", priority=3)
     try:
         [info] = signals.post_save.receivers_for(Author)
@@ -454,7 +437,7 @@ def test_a_string_sender_of_a_registered_model_connects_at_once() -> None:
 
 
 def test_the_receiver_decorator_and_connected_to_accept_string_senders() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     eventbus.receiver(signals.pre_delete, sender="testapp.Tag", weak=False)(listener)
     try:
         assert [i.receiver for i in signals.pre_delete.receivers_for(Tag)] == [listener]
@@ -469,7 +452,7 @@ def test_the_receiver_decorator_and_connected_to_accept_string_senders() -> None
 def test_a_string_disconnect_before_the_model_exists_undoes_the_pending_connect(
     registry: Apps,
 ) -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     signals.post_save.connect(listener, sender="testapp.Late", apps=registry)
     assert not signals.post_save.disconnect(listener, sender="testapp.Late", apps=registry)
 
@@ -477,6 +460,12 @@ def test_a_string_disconnect_before_the_model_exists_undoes_the_pending_connect(
 
     assert signals.post_save.receivers_for(late) == []
     assert not django_side(signals.post_save, late)
+
+
+class Listener:
+    """A callable object as receiver: Django's check describes it by its class."""
+
+    def __call__(self, sender: Any, **kwargs: Any) -> None: ...
 
 
 def test_a_string_sender_that_never_resolves_is_reported_by_djangos_check(
@@ -493,18 +482,15 @@ def test_a_string_sender_that_never_resolves_is_reported_by_djangos_check(
         "reference to the sender 'testapp.missing', but app 'testapp' doesn't provide model "
         "'missing'."
     )
-    assert "post_save" in error.msg
-    assert "testapp.missing" in error.msg
-    assert "doesn't provide model 'missing'" in error.msg
 
 
 def test_a_malformed_string_sender_is_refused_at_once() -> None:
     with pytest.raises(ValueError, match=r"app_label\.ModelName"):
-        signals.post_save.connect(Listener(), sender="Author")
+        signals.post_save.connect(make_receiver("s", "listener", []), sender="Author")
 
 
 def test_a_duplicate_connect_through_a_string_sender_warns_at_the_callers_line() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     signals.post_save.connect(listener, sender=Author)
     try:
         with pytest.warns(eventbus.DuplicateReceiverWarning) as caught:
@@ -519,7 +505,7 @@ def test_a_duplicate_connect_through_a_string_sender_warns_at_the_callers_line()
 
 
 def test_the_relay_of_a_model_class_that_was_collected_is_forgotten() -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     registry = Apps(["tests.testapp"])
     doomed = late_model(registry, "Doomed")
     signals.post_delete.connect(listener, sender=doomed)
@@ -534,17 +520,18 @@ def test_the_relay_of_a_model_class_that_was_collected_is_forgotten() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_on_commit_bus_receiver_of_a_model_signal_waits_for_the_commit() -> None:
-    listener = Listener()
+    calls: list[Call] = []
+    listener = make_receiver("s", "listener", calls)
     with signals.post_save.connected_to(listener, sender=Author, on_commit=True):
         with transaction.atomic():
             Author.objects.create(name="Ann")
-            assert listener.calls == []
-        assert [kw["instance"].name for _, kw in listener.calls] == ["Ann"]
+            assert calls == []
+        assert [call.kwargs["instance"].name for call in calls] == ["Ann"]
 
         with transaction.atomic():
             Author.objects.create(name="Bob")
             transaction.set_rollback(True)
-        assert len(listener.calls) == 1
+        assert len(calls) == 1
 
 
 # -- scoped connections to models registered later ----------------------------------
@@ -553,7 +540,7 @@ def test_an_on_commit_bus_receiver_of_a_model_signal_waits_for_the_commit() -> N
 def test_a_scoped_connection_to_a_model_registered_after_the_block_leaves_nothing(
     registry: Apps,
 ) -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     with signals.post_save.connected_to(listener, sender="testapp.Late", apps=registry):
         pass
     late = late_model(registry)
@@ -566,7 +553,7 @@ def test_a_scoped_connection_to_a_model_registered_after_the_block_leaves_nothin
 def test_a_scoped_connection_to_a_model_registered_during_the_block_is_undone_after_it(
     registry: Apps,
 ) -> None:
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     with signals.post_save.connected_to(listener, sender="testapp.Late", apps=registry):
         late = late_model(registry)
         assert [i.receiver for i in signals.post_save.receivers_for(late)] == [listener]
@@ -578,7 +565,7 @@ def test_a_scoped_connection_to_a_model_never_registered_leaves_nothing_pending(
     registry: Apps,
 ) -> None:
     """Nothing stays referenced either: the receiver can be collected."""
-    listener = Listener()
+    listener = make_receiver("s", "listener", [])
     alive = weakref.ref(listener)
     with signals.post_save.connected_to(listener, sender="testapp.Never", apps=registry):
         assert [e.id for e in _check_lazy_references(registry)] == ["signals.E001"]
@@ -592,10 +579,11 @@ def test_a_scoped_connection_to_a_model_never_registered_leaves_nothing_pending(
 def test_a_lazy_connection_is_validated_at_once(registry: Apps) -> None:
     def no_kwargs(sender: object) -> None: ...
 
+    listener = make_receiver("s", "listener", [])
     with pytest.raises(ValueError, match=r"must accept keyword arguments"):
         signals.post_save.connect(no_kwargs, sender="testapp.Late", apps=registry)
     with pytest.raises(TypeError, match=r"priority must be an int"):
-        signals.post_save.connect(Listener(), sender="testapp.Late", apps=registry, priority="1")  # type: ignore[arg-type]
+        signals.post_save.connect(listener, sender="testapp.Late", apps=registry, priority="1")  # type: ignore[arg-type]
     assert _check_lazy_references(registry) == []
 
 
@@ -615,7 +603,7 @@ class Churn:
         if self.how == "subscription":
             anyio.run(self.subscribe)
             return
-        listener = Listener()
+        listener = make_receiver("s", "listener", [])
         while not self.stop.is_set():
             if self.how == "catch-all receiver":
                 signals.post_save.connect(listener)

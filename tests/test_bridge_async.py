@@ -4,114 +4,80 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.db.models import signals as django_signals
 
 from eventbus import signals
+from tests.helpers import Call, make_receiver, names
 from tests.testapp.models import Author, Book, Tag, TrackedItem
 
 
-@pytest_asyncio.fixture
-async def close_worker_connections() -> AsyncIterator[None]:
-    """Close what asgiref's worker thread opened: PostgreSQL cannot drop a database in use."""
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-class Where:
-    """Records the thread and event loop each receiver ran on."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, threading.Thread, asyncio.AbstractEventLoop | None]] = []
-
-    def sync(self, label: str) -> Callable[..., None]:
-        def receive(**kwargs: Any) -> None:
-            self.calls.append((label, threading.current_thread(), _running_loop()))
-
-        return receive
-
-    def async_(self, label: str) -> Callable[..., Any]:
-        async def receive(**kwargs: Any) -> None:
-            self.calls.append((label, threading.current_thread(), asyncio.get_running_loop()))
-
-        return receive
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 @pytest.fixture
-def where() -> Where:
-    return Where()
-
-
-@pytest.fixture
-def django_thread() -> Any:
-    """The thread Django's own post_save receivers run in for Author saves."""
-    threads: list[threading.Thread] = []
-
-    def receive(**kwargs: Any) -> None:
-        threads.append(threading.current_thread())
-
-    django_signals.post_save.connect(receive, sender=Author, weak=False, dispatch_uid="thread")
-    yield threads
+def django_thread() -> Iterator[list[Call]]:
+    """The calls of a receiver of Django's own post_save for Author: the thread it runs in."""
+    calls: list[Call] = []
+    receiver = make_receiver("s", "django", calls)
+    django_signals.post_save.connect(receiver, sender=Author, weak=False, dispatch_uid="thread")
+    yield calls
     django_signals.post_save.disconnect(sender=Author, dispatch_uid="thread")
 
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
-async def test_asave_runs_async_bus_receivers_on_the_callers_event_loop(where: Where) -> None:
-    with signals.post_save.connected_to(where.async_("async"), sender=Author):
+async def test_asave_runs_async_bus_receivers_on_the_callers_event_loop() -> None:
+    calls: list[Call] = []
+    with signals.post_save.connected_to(make_receiver("a", "async", calls), sender=Author):
         await Author(name="Ann").asave()
 
-    [(_, _, loop)] = where.calls
-    assert loop is asyncio.get_running_loop()
+    [call] = calls
+    assert call.loop is asyncio.get_running_loop()
 
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
 async def test_asave_runs_sync_bus_receivers_in_djangos_worker_thread(
-    where: Where, django_thread: list[threading.Thread]
+    django_thread: list[Call],
 ) -> None:
-    with signals.post_save.connected_to(where.sync("sync"), sender=Author):
+    calls: list[Call] = []
+    with signals.post_save.connected_to(make_receiver("s", "sync", calls), sender=Author):
         await Author(name="Ann").asave()
 
-    [(_, thread, loop)] = where.calls
-    assert thread is django_thread[0]
-    assert thread is not threading.current_thread()
-    assert loop is None
+    [call] = calls
+    assert call.thread is django_thread[0].thread
+    assert call.thread is not threading.current_thread()
+    assert call.loop is None
 
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
-async def test_asave_keeps_the_priority_order_across_sync_and_async_receivers(
-    where: Where,
-) -> None:
+async def test_asave_keeps_the_priority_order_across_sync_and_async_receivers() -> None:
     test_loop = asyncio.get_running_loop()
+    calls: list[Call] = []
     with (
-        signals.pre_save.connected_to(where.sync("sync 10"), sender=Author, priority=10),
-        signals.pre_save.connected_to(where.async_("async 5"), sender=Author, priority=5),
-        signals.pre_save.connected_to(where.sync("sync 0"), sender=Author, priority=0),
-        signals.pre_save.connected_to(where.async_("async -5"), sender=Author, priority=-5),
+        signals.pre_save.connected_to(
+            make_receiver("s", "sync 10", calls), sender=Author, priority=10
+        ),
+        signals.pre_save.connected_to(
+            make_receiver("a", "async 5", calls), sender=Author, priority=5
+        ),
+        signals.pre_save.connected_to(
+            make_receiver("s", "sync 0", calls), sender=Author, priority=0
+        ),
+        signals.pre_save.connected_to(
+            make_receiver("a", "async -5", calls), sender=Author, priority=-5
+        ),
     ):
         await Author(name="Ann").asave()
 
-    assert [label for label, _, _ in where.calls] == ["sync 10", "async 5", "sync 0", "async -5"]
-    assert [loop is test_loop for _, _, loop in where.calls] == [False, True, False, True]
-    sync_threads = {thread for label, thread, _ in where.calls if label.startswith("sync")}
+    assert names(calls) == ["sync 10", "async 5", "sync 0", "async -5"]
+    assert [call.loop is test_loop for call in calls] == [False, True, False, True]
+    sync_threads = {call.thread for call in calls if call.name.startswith("sync")}
     assert len(sync_threads) == 1
     assert threading.current_thread() not in sync_threads
 
@@ -119,39 +85,39 @@ async def test_asave_keeps_the_priority_order_across_sync_and_async_receivers(
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
-async def test_adelete_sends_bus_delete_signals_on_the_callers_loop(where: Where) -> None:
+async def test_adelete_sends_bus_delete_signals_on_the_callers_loop() -> None:
     author = await Author.objects.acreate(name="Ann")
     await Book.objects.acreate(title="B", author=author)
     test_loop = asyncio.get_running_loop()
+    calls: list[Call] = []
     with (
-        signals.pre_delete.connected_to(where.async_("pre")),
-        signals.post_delete.connected_to(where.sync("post"), sender=Book),
+        signals.pre_delete.connected_to(make_receiver("a", "pre", calls)),
+        signals.post_delete.connected_to(make_receiver("s", "post", calls), sender=Book),
     ):
         await author.adelete()
 
-    assert sorted(label for label, _, _ in where.calls) == ["post", "pre", "pre"]
-    assert all(loop is test_loop for label, _, loop in where.calls if label == "pre")
+    assert sorted(names(calls)) == ["post", "pre", "pre"]
+    assert all(call.loop is test_loop for call in calls if call.name == "pre")
     assert all(
-        thread is not threading.current_thread()
-        for label, thread, _ in where.calls
-        if label == "post"
+        call.thread is not threading.current_thread() for call in calls if call.name == "post"
     )
 
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
-async def test_async_m2m_changes_reach_async_bus_receivers_on_the_callers_loop(
-    where: Where,
-) -> None:
+async def test_async_m2m_changes_reach_async_bus_receivers_on_the_callers_loop() -> None:
     author = await Author.objects.acreate(name="Ann")
     book = await Book.objects.acreate(title="B", author=author)
     tag = await Tag.objects.acreate(name="t")
-    with signals.m2m_changed.connected_to(where.async_("m2m"), sender=Book.tags.through):
+    calls: list[Call] = []
+    with signals.m2m_changed.connected_to(
+        make_receiver("a", "m2m", calls), sender=Book.tags.through
+    ):
         await book.tags.aadd(tag)
 
-    assert len(where.calls) == 2
-    assert all(loop is asyncio.get_running_loop() for _, _, loop in where.calls)
+    assert len(calls) == 2
+    assert all(call.loop is asyncio.get_running_loop() for call in calls)
 
 
 @pytest.mark.asyncio
@@ -172,17 +138,16 @@ async def test_asave_of_a_tracked_model_carries_changes_to_async_receivers() -> 
 
 
 @pytest.mark.django_db
-def test_a_sync_save_runs_async_bus_receivers_on_an_event_loop_of_asgirefs_making(
-    where: Where,
-) -> None:
+def test_a_sync_save_runs_async_bus_receivers_on_an_event_loop_of_asgirefs_making() -> None:
+    calls: list[Call] = []
     with (
-        signals.post_save.connected_to(where.sync("sync"), sender=Author),
-        signals.post_save.connected_to(where.async_("async"), sender=Author),
+        signals.post_save.connected_to(make_receiver("s", "sync", calls), sender=Author),
+        signals.post_save.connected_to(make_receiver("a", "async", calls), sender=Author),
     ):
         Author.objects.create(name="Ann")
 
-    (_, sync_thread, no_loop), (_, async_thread, loop) = where.calls
-    assert sync_thread is threading.current_thread()
-    assert no_loop is None
-    assert loop is not None
-    assert async_thread is not threading.current_thread()
+    sync_call, async_call = calls
+    assert sync_call.thread is threading.current_thread()
+    assert sync_call.loop is None
+    assert async_call.loop is not None
+    assert async_call.thread is not threading.current_thread()

@@ -4,68 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.db.models import F
 
 import eventbus
 from eventbus import signals
+from tests.helpers import KINDS, Call, make_receiver
 from tests.testapp.models import Gadget, Widget
 
 
-@pytest_asyncio.fixture
-async def close_worker_connections() -> AsyncIterator[None]:
-    """Close what asgiref's worker thread opened: PostgreSQL cannot drop a database in use."""
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-Calls = list[tuple[Any, dict[str, Any]]]
-
-
-class Recorder:
-    """Records the sends of one signal, with the thread and event loop of each."""
-
-    def __init__(self) -> None:
-        self.calls: Calls = []
-        self.threads: list[threading.Thread] = []
-        self.loops: list[asyncio.AbstractEventLoop] = []
-
-    def __call__(self, sender: Any, **kwargs: Any) -> None:
-        self.calls.append((sender, kwargs))
-        self.threads.append(threading.current_thread())
-
-    async def on_loop(self, sender: Any, **kwargs: Any) -> None:
-        self.calls.append((sender, kwargs))
-        self.loops.append(asyncio.get_running_loop())
-
-    def kwargs(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in kw.items() if k != "signal"} for _, kw in self.calls]
-
-
-def listening(signal: eventbus.Signal, sender: Any = Gadget) -> Iterator[Recorder]:
-    recorder = Recorder()
-    with signal.connected_to(recorder, sender=sender):
-        yield recorder
+def listening(signal: eventbus.Signal, sender: Any = Gadget) -> Iterator[list[Call]]:
+    """The calls of a sync receiver of ``signal`` for ``sender``, connected meanwhile."""
+    calls: list[Call] = []
+    with signal.connected_to(make_receiver("s", "listening", calls), sender=sender):
+        yield calls
 
 
 @pytest.fixture
-def created() -> Iterator[Recorder]:
+def created() -> Iterator[list[Call]]:
     yield from listening(signals.post_bulk_create)
 
 
 @pytest.fixture
-def bulk_updated() -> Iterator[Recorder]:
+def bulk_updated() -> Iterator[list[Call]]:
     yield from listening(signals.post_bulk_update)
 
 
 @pytest.fixture
-def updated() -> Iterator[Recorder]:
+def updated() -> Iterator[list[Call]]:
     yield from listening(signals.post_update)
 
 
@@ -73,10 +42,10 @@ def updated() -> Iterator[Recorder]:
 
 
 @pytest.mark.django_db
-def test_bulk_create_sends_post_bulk_create_with_the_created_objects(created: Recorder) -> None:
+def test_bulk_create_sends_post_bulk_create_with_the_created_objects(created: list[Call]) -> None:
     objs = Gadget.objects.bulk_create([Gadget(name="a"), Gadget(name="b")], batch_size=1)
 
-    assert created.kwargs() == [
+    assert [call.kwargs for call in created] == [
         {
             "objs": objs,
             "using": "default",
@@ -87,13 +56,13 @@ def test_bulk_create_sends_post_bulk_create_with_the_created_objects(created: Re
             "unique_fields": None,
         }
     ]
-    assert created.calls[0][0] is Gadget
-    assert all(obj.pk is not None for obj in created.calls[0][1]["objs"])
-    assert created.threads == [threading.current_thread()]
+    assert created[0].sender is Gadget
+    assert all(obj.pk is not None for obj in created[0].kwargs["objs"])
+    assert [call.thread for call in created] == [threading.current_thread()]
 
 
 @pytest.mark.django_db
-def test_bulk_create_passes_the_conflict_options_on(created: Recorder) -> None:
+def test_bulk_create_passes_the_conflict_options_on(created: list[Call]) -> None:
     Gadget.objects.create(name="a", count=1)
     Gadget.objects.bulk_create(
         [Gadget(name="a", count=5)],
@@ -102,7 +71,7 @@ def test_bulk_create_passes_the_conflict_options_on(created: Recorder) -> None:
         unique_fields=["name"],
     )
 
-    [kwargs] = created.kwargs()
+    [kwargs] = [call.kwargs for call in created]
     assert (kwargs["update_conflicts"], kwargs["update_fields"], kwargs["unique_fields"]) == (
         True,
         ["count"],
@@ -112,18 +81,20 @@ def test_bulk_create_passes_the_conflict_options_on(created: Recorder) -> None:
 
 
 @pytest.mark.django_db
-def test_bulk_create_of_nothing_sends_nothing(created: Recorder) -> None:
+def test_bulk_create_of_nothing_sends_nothing(created: list[Call]) -> None:
     assert Gadget.objects.bulk_create([]) == []
-    assert created.calls == []
+    assert created == []
 
 
 @pytest.mark.django_db(databases=["default", "other"])
-def test_bulk_signals_name_the_database_written_to(created: Recorder, updated: Recorder) -> None:
+def test_bulk_signals_name_the_database_written_to(
+    created: list[Call], updated: list[Call]
+) -> None:
     Gadget.objects.using("other").bulk_create([Gadget(name="a")])
     Gadget.objects.using("other").update(count=2)
 
-    assert created.calls[0][1]["using"] == "other"
-    assert updated.calls[0][1]["using"] == "other"
+    assert created[0].kwargs["using"] == "other"
+    assert updated[0].kwargs["using"] == "other"
 
 
 # -- bulk_update ----------------------------------------------------------------------------
@@ -131,7 +102,7 @@ def test_bulk_signals_name_the_database_written_to(created: Recorder, updated: R
 
 @pytest.mark.django_db
 def test_bulk_update_sends_one_post_bulk_update_and_no_post_update(
-    bulk_updated: Recorder, updated: Recorder
+    bulk_updated: list[Call], updated: list[Call]
 ) -> None:
     objs = Gadget.objects.bulk_create([Gadget(name=n) for n in "abc"])
     for obj in objs:
@@ -140,21 +111,21 @@ def test_bulk_update_sends_one_post_bulk_update_and_no_post_update(
     rows = Gadget.objects.bulk_update(iter(objs), iter(["count"]), batch_size=1)
 
     assert rows == 3
-    assert bulk_updated.kwargs() == [
+    assert [call.kwargs for call in bulk_updated] == [
         {"objs": objs, "fields": ["count"], "rows": 3, "using": "default", "batch_size": 1}
     ]
-    assert updated.calls == []
+    assert updated == []
     assert set(Gadget.objects.values_list("count", flat=True)) == {7}
 
 
 @pytest.mark.django_db
-def test_bulk_update_of_nothing_sends_nothing(bulk_updated: Recorder) -> None:
+def test_bulk_update_of_nothing_sends_nothing(bulk_updated: list[Call]) -> None:
     assert Gadget.objects.bulk_update([], ["count"]) == 0
-    assert bulk_updated.calls == []
+    assert bulk_updated == []
 
 
 @pytest.mark.django_db
-def test_update_inside_a_post_bulk_update_receiver_sends_post_update(updated: Recorder) -> None:
+def test_update_inside_a_post_bulk_update_receiver_sends_post_update(updated: list[Call]) -> None:
     def bump(**kwargs: Any) -> None:
         Gadget.objects.update(count=F("count") + 1)
 
@@ -162,7 +133,7 @@ def test_update_inside_a_post_bulk_update_receiver_sends_post_update(updated: Re
     with signals.post_bulk_update.connected_to(bump, sender=Gadget):
         Gadget.objects.bulk_update(objs, ["name"])
 
-    assert len(updated.calls) == 1
+    assert len(updated) == 1
 
 
 # -- update ---------------------------------------------------------------------------------
@@ -170,7 +141,7 @@ def test_update_inside_a_post_bulk_update_receiver_sends_post_update(updated: Re
 
 @pytest.mark.django_db
 def test_update_sends_post_update_with_the_filtered_queryset_values_and_rows(
-    updated: Recorder,
+    updated: list[Call],
 ) -> None:
     Gadget.objects.bulk_create([Gadget(name="a"), Gadget(name="b"), Gadget(name="c")])
     queryset = Gadget.objects.filter(name__in=["a", "b"])
@@ -178,8 +149,9 @@ def test_update_sends_post_update_with_the_filtered_queryset_values_and_rows(
 
     rows = queryset.update(count=increment)
 
-    [(sender, kwargs)] = updated.calls
-    assert sender is Gadget
+    [call] = updated
+    kwargs = call.kwargs
+    assert call.sender is Gadget
     assert (kwargs["values"], kwargs["rows"], kwargs["using"]) == (
         {"count": increment},
         2,
@@ -192,10 +164,10 @@ def test_update_sends_post_update_with_the_filtered_queryset_values_and_rows(
 
 
 @pytest.mark.django_db
-def test_an_update_that_matches_nothing_still_sends_with_zero_rows(updated: Recorder) -> None:
+def test_an_update_that_matches_nothing_still_sends_with_zero_rows(updated: list[Call]) -> None:
     Gadget.objects.filter(name="nope").update(count=1)
 
-    assert updated.kwargs()[0]["rows"] == 0
+    assert updated[0].kwargs["rows"] == 0
 
 
 @pytest.mark.django_db
@@ -213,21 +185,22 @@ def test_without_bus_receivers_nothing_is_sent(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.django_db
-def test_receivers_for_another_model_do_not_make_these_send(updated: Recorder) -> None:
-    with signals.post_update.connected_to(Recorder(), sender=Widget) as other:
+def test_receivers_for_another_model_do_not_make_these_send(updated: list[Call]) -> None:
+    other: list[Call] = []
+    with signals.post_update.connected_to(make_receiver("s", "other", other), sender=Widget):
         Gadget.objects.update(count=1)
 
-    assert other.calls == []
-    assert len(updated.calls) == 1
+    assert other == []
+    assert len(updated) == 1
 
 
 @pytest.mark.django_db
 def test_a_string_sender_works_for_bulk_signals() -> None:
-    recorder = Recorder()
-    with signals.post_update.connected_to(recorder, sender="testapp.Gadget"):
+    calls: list[Call] = []
+    with signals.post_update.connected_to(make_receiver("s", "r", calls), sender="testapp.Gadget"):
         Gadget.objects.update(count=1)
 
-    assert [sender for sender, _ in recorder.calls] == [Gadget]
+    assert [call.sender for call in calls] == [Gadget]
 
 
 # -- custom querysets ----------------------------------------------------------------------------
@@ -235,17 +208,18 @@ def test_a_string_sender_works_for_bulk_signals() -> None:
 
 @pytest.mark.django_db
 def test_the_mixin_makes_a_custom_queryset_send_and_keeps_its_own_methods() -> None:
-    recorder = Recorder()
+    calls: list[Call] = []
+    receiver = make_receiver("s", "r", calls)
     with (
-        signals.post_bulk_create.connected_to(recorder, sender=Widget),
-        signals.post_update.connected_to(recorder, sender=Widget),
+        signals.post_bulk_create.connected_to(receiver, sender=Widget),
+        signals.post_update.connected_to(receiver, sender=Widget),
     ):
         Widget.objects.bulk_create([Widget(label="x", count=1), Widget(label="y", count=20)])
         rows = Widget.objects.labelled("x").cheap().update(count=2)
 
     assert rows == 1
-    assert [sorted(kw) for kw in recorder.kwargs()][1] == ["queryset", "rows", "using", "values"]
-    assert list(recorder.calls[1][1]["queryset"].values_list("label", flat=True)) == ["x"]
+    assert [sorted(call.kwargs) for call in calls][1] == ["queryset", "rows", "using", "values"]
+    assert list(calls[1].kwargs["queryset"].values_list("label", flat=True)) == ["x"]
 
 
 # -- async --------------------------------------------------------------------------------------
@@ -254,10 +228,10 @@ def test_the_mixin_makes_a_custom_queryset_send_and_keeps_its_own_methods() -> N
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_worker_connections")
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_the_async_variants_send_too(kind: str) -> None:
-    recorder = Recorder()
-    receiver = recorder if kind == "sync" else recorder.on_loop
+    calls: list[Call] = []
+    receiver = make_receiver(kind, "r", calls)
     with (
         signals.post_bulk_create.connected_to(receiver, sender=Gadget),
         signals.post_bulk_update.connected_to(receiver, sender=Gadget),
@@ -269,7 +243,7 @@ async def test_the_async_variants_send_too(kind: str) -> None:
         await Gadget.objects.abulk_update(objs, ["count"])
         await Gadget.objects.filter(name="a").aupdate(count=5)
 
-    assert [sorted(kw) for kw in recorder.kwargs()] == [
+    assert [sorted(call.kwargs) for call in calls] == [
         [
             "batch_size",
             "ignore_conflicts",
@@ -282,7 +256,7 @@ async def test_the_async_variants_send_too(kind: str) -> None:
         ["batch_size", "fields", "objs", "rows", "using"],
         ["queryset", "rows", "using", "values"],
     ]
-    if kind == "async":
-        assert recorder.loops == [asyncio.get_running_loop()] * 3
+    if kind == "a":
+        assert [call.loop for call in calls] == [asyncio.get_running_loop()] * 3
     else:
-        assert threading.current_thread() not in recorder.threads
+        assert threading.current_thread() not in [call.thread for call in calls]

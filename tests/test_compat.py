@@ -7,7 +7,6 @@ same results, the same return values and the same log records from both.
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
@@ -15,68 +14,30 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import django
 import django.dispatch
 import factory.django
 import pytest
 
 import eventbus
+from tests.helpers import (
+    KINDS,
+    SEND_METHODS,
+    Call,
+    Receiver,
+    Results,
+    Sender,
+    make_receiver,
+    names,
+    send_from_async,
+)
 
-Receiver = Callable[..., Any]
-Responses = list[tuple[Receiver, Any]]
-
-KINDS = ["sync", "async"]
-SEND_METHODS = ["send", "send_robust", "asend", "asend_robust"]
 DJANGO_ENTRY_LENGTH = 4 if django.VERSION >= (6, 0) else 3
-
-
-def make_receiver(kind: str, name: str, log: list[str]) -> Receiver:
-    """A receiver of the requested kind, named ``name``, that records its name and returns it."""
-    if kind == "sync":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            log.append(name)
-            return name
-
-        receiver: Receiver = sync_receiver
-    else:
-
-        async def async_receiver(sender: object, **kwargs: object) -> str:
-            log.append(name)
-            return name
-
-        receiver = async_receiver
-    receiver.__name__ = receiver.__qualname__ = name
-    return receiver
-
-
-async def dispatch(
-    signal: django.dispatch.Signal, method: str, sender: object, **named: object
-) -> Responses:
-    """Send with ``method``; the sync methods run in a worker thread, as sync code would."""
-    send = getattr(signal, method)
-    if method.startswith("a"):
-        responses: Responses = await send(sender, **named)
-    else:
-        responses = await anyio.to_thread.run_sync(functools.partial(send, sender, **named))
-    return responses
 
 
 def mute_signals(*signals: django.dispatch.Signal) -> factory.django.mute_signals:
     """factory_boy's real ``mute_signals`` (its constructor is untyped)."""
     return factory.django.mute_signals(*signals)  # type: ignore[no-untyped-call]
-
-
-class Sender:
-    """A plain sender: hashable and weakly referenceable, compared by identity."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<Sender {self.name}>"
 
 
 class EqualSender:
@@ -116,14 +77,14 @@ async def test_django_receiver_decorator_connects_to_an_eventbus_signal(
     kind: str, method: str
 ) -> None:
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     decorated = make_receiver(kind, "decorated", log)
 
     returned = django.dispatch.receiver(signal)(decorated)
 
     assert returned is decorated
-    assert await dispatch(signal, method, None) == [(decorated, "decorated")]
-    assert log == ["decorated"]
+    assert await send_from_async(signal, method, None) == [(decorated, "decorated")]
+    assert names(log) == ["decorated"]
 
 
 def test_django_receiver_decorator_accepts_a_mix_of_eventbus_and_django_signals() -> None:
@@ -152,24 +113,15 @@ async def test_receivers_get_the_signal_the_sender_and_the_named_arguments(
 ) -> None:
     signal = eventbus.Signal()
     sender = Sender("s")
-    seen: list[dict[str, object]] = []
-    if kind == "sync":
-
-        def sync_receiver(sender: object, **kwargs: object) -> None:
-            seen.append({"sender": sender, **kwargs})
-
-        receiver: Receiver = sync_receiver
-    else:
-
-        async def async_receiver(sender: object, **kwargs: object) -> None:
-            seen.append({"sender": sender, **kwargs})
-
-        receiver = async_receiver
+    log: list[Call] = []
+    receiver = make_receiver(kind, "r", log)
     signal.connect(receiver)
 
-    await dispatch(signal, method, sender, colour="red", size=3)
+    await send_from_async(signal, method, sender, colour="red", size=3)
 
-    assert seen == [{"sender": sender, "signal": signal, "colour": "red", "size": 3}]
+    assert [(c.sender, c.signal, c.kwargs) for c in log] == [
+        (sender, signal, {"colour": "red", "size": 3})
+    ]
 
 
 # -- connect / disconnect -------------------------------------------------------------------
@@ -206,20 +158,20 @@ def test_disconnect_returns_whether_a_connection_was_removed(kind: str) -> None:
 async def test_dispatch_uid_identifies_the_connection_per_sender(kind: str, method: str) -> None:
     signal = eventbus.Signal()
     sender = Sender("s")
-    log: list[str] = []
+    log: list[Call] = []
     first, second, third = (make_receiver(kind, n, log) for n in ("first", "second", "third"))
 
     signal.connect(first, dispatch_uid="uid")
     signal.connect(second, dispatch_uid="uid")  # same uid, same (no) sender: ignored
     signal.connect(third, sender=sender, dispatch_uid="uid")  # same uid, other sender: kept
 
-    assert await dispatch(signal, method, None) == [(first, "first")]
-    assert await dispatch(signal, method, sender) == [(first, "first"), (third, "third")]
+    assert await send_from_async(signal, method, None) == [(first, "first")]
+    assert await send_from_async(signal, method, sender) == [(first, "first"), (third, "third")]
     assert signal.disconnect(dispatch_uid="uid") is True
     assert signal.disconnect(dispatch_uid="uid") is False
-    assert await dispatch(signal, method, None) == []
-    assert await dispatch(signal, method, sender) == [(third, "third")]
-    assert log == ["first", "first", "third", "third"]
+    assert await send_from_async(signal, method, None) == []
+    assert await send_from_async(signal, method, sender) == [(third, "third")]
+    assert names(log) == ["first", "first", "third", "third"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -229,16 +181,19 @@ async def test_sender_filter_compares_senders_by_identity(kind: str, method: str
     signal = eventbus.Signal()
     mine, lookalike = EqualSender(), EqualSender()
     assert mine == lookalike
-    log: list[str] = []
+    log: list[Call] = []
     for_mine = make_receiver(kind, "for_mine", log)
     for_all = make_receiver(kind, "for_all", log)
     signal.connect(for_mine, sender=mine)
     signal.connect(for_all)
 
-    assert await dispatch(signal, method, mine) == [(for_mine, "for_mine"), (for_all, "for_all")]
-    assert await dispatch(signal, method, lookalike) == [(for_all, "for_all")]
-    assert await dispatch(signal, method, None) == [(for_all, "for_all")]
-    assert log == ["for_mine", "for_all", "for_all", "for_all"]
+    assert await send_from_async(signal, method, mine) == [
+        (for_mine, "for_mine"),
+        (for_all, "for_all"),
+    ]
+    assert await send_from_async(signal, method, lookalike) == [(for_all, "for_all")]
+    assert await send_from_async(signal, method, None) == [(for_all, "for_all")]
+    assert names(log) == ["for_mine", "for_all", "for_all", "for_all"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -464,8 +419,8 @@ async def test_asend_matches_django_for_sync_receivers(
     robust = method == "asend_robust"
     scenario = Scenario(failing=robust, with_none_sender=not use_caching)
     theirs, ours = _pair(use_caching, subclassed)
-    their_send: Callable[..., Awaitable[Responses]] = getattr(theirs, method)
-    our_send: Callable[..., Awaitable[Responses]] = getattr(ours, method)
+    their_send: Callable[..., Awaitable[Results]] = getattr(theirs, method)
+    our_send: Callable[..., Awaitable[Results]] = getattr(ours, method)
 
     for step in scenario.steps():
         their_changes, our_changes = step([theirs, ours])
@@ -492,7 +447,7 @@ def test_factory_boy_mute_signals_silences_then_restores_order_and_priorities(
 ) -> None:
     signal = eventbus.Signal()
     plain = django.dispatch.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     low, high, mid, high2, once = (
         make_receiver(kind, n, log) for n in ("low", "high", "mid", "high2", "once")
     )
@@ -501,7 +456,7 @@ def test_factory_boy_mute_signals_silences_then_restores_order_and_priorities(
     signal.connect(mid)
     signal.connect(high2, priority=10)
     signal.connect(once, priority=3, once=True)
-    plain_receiver = make_receiver("sync", "plain", log)
+    plain_receiver = make_receiver("s", "plain", log)
     plain.connect(plain_receiver)
     before = signal.receivers_for()
 
@@ -516,18 +471,20 @@ def test_factory_boy_mute_signals_silences_then_restores_order_and_priorities(
     assert [name for _, name in signal.send(None)] == ["high", "high2", "once", "mid", "low"]
     assert plain.send(None) == [(plain_receiver, "plain")]
     assert signal.send(None)[0] == (high, "high")  # `once` still fires only once
-    assert log == ["high", "high2", "once", "mid", "low", "plain", "high", "high2", "mid", "low"]
+    assert names(log) == (
+        ["high", "high2", "once", "mid", "low", "plain", "high", "high2", "mid", "low"]
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_factory_boy_mute_signals_works_as_a_decorator(kind: str) -> None:
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     first, second = make_receiver(kind, "first", log), make_receiver(kind, "second", log)
     signal.connect(second)
     signal.connect(first, priority=1)
 
-    def send_inside() -> Responses:
+    def send_inside() -> Results:
         return signal.send(None)
 
     muted_send = mute_signals(signal)(send_inside)
@@ -542,7 +499,7 @@ def test_factory_boy_mute_signals_works_as_a_decorator(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_connected_inside_mute_signals_keeps_its_priority(kind: str) -> None:
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     top, bottom, added = (make_receiver(kind, n, log) for n in ("top", "bottom", "added"))
     signal.connect(bottom, priority=-1)
     signal.connect(top, priority=9)
@@ -576,7 +533,7 @@ def test_receivers_entries_have_the_installed_djangos_tuple_shape(
     assert type(our_entry[1]) is type(their_entry[1])
     live = our_entry[1]() if weak else our_entry[1]
     assert live is receiver
-    assert our_entry[-1] == their_entry[-1] == (kind == "async")  # is_async
+    assert our_entry[-1] == their_entry[-1] == (kind == "a")  # is_async
     if DJANGO_ENTRY_LENGTH == 4:
         their_sender_ref, our_sender_ref = their_entry[2], our_entry[2]
         assert type(our_sender_ref) is type(their_sender_ref)
@@ -602,7 +559,7 @@ def test_receivers_entry_of_a_weak_bound_method_holds_a_weak_method() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_inserting_a_django_entry_first_runs_it_first_among_priority_zero(kind: str) -> None:
     theirs, ours = django.dispatch.Signal(), eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     a, b, urgent, foreign = (make_receiver(kind, n, log) for n in ("a", "b", "urgent", "foreign"))
     ours.connect(a)
     ours.connect(b)
@@ -615,15 +572,15 @@ def test_inserting_a_django_entry_first_runs_it_first_among_priority_zero(kind: 
     infos = ours.receivers_for()
     assert [info.priority for info in infos] == [1, 0, 0, 0]
     assert infos[1].receiver is foreign
-    assert infos[1].is_async is (kind == "async")
-    assert log == ["urgent", "foreign", "a", "b"]
+    assert infos[1].is_async is (kind == "a")
+    assert names(log) == ["urgent", "foreign", "a", "b"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_assigning_an_empty_receivers_list_disconnects_everything(kind: str) -> None:
     signal = eventbus.Signal()
     sender = Sender("s")
-    log: list[str] = []
+    log: list[Call] = []
     signal.connect(make_receiver(kind, "general", log), weak=False)
     signal.connect(make_receiver(kind, "specific", log), sender=sender, weak=False)
     assert signal.send(sender) != []  # populate the per-sender cache
@@ -635,7 +592,7 @@ def test_assigning_an_empty_receivers_list_disconnects_everything(kind: str) -> 
     assert signal.send(sender) == []
     assert signal.send(None) == []
     assert signal.receivers_for(sender) == []
-    assert log == ["general", "specific"]
+    assert names(log) == ["general", "specific"]
 
 
 # -- subclasses overriding _live_receivers --------------------------------------------------
@@ -656,19 +613,19 @@ class SkippingSignal(eventbus.Signal):
 @pytest.mark.anyio
 async def test_overridden_live_receivers_selects_and_eventbus_orders(method: str) -> None:
     signal = SkippingSignal()
-    log: list[str] = []
-    sync_low = make_receiver("sync", "sync_low", log)
-    skip_async = make_receiver("async", "skip_async", log)
-    async_high = make_receiver("async", "async_high", log)
-    skip_sync = make_receiver("sync", "skip_sync", log)
-    sync_mid = make_receiver("sync", "sync_mid", log)
+    log: list[Call] = []
+    sync_low = make_receiver("s", "sync_low", log)
+    skip_async = make_receiver("a", "skip_async", log)
+    async_high = make_receiver("a", "async_high", log)
+    skip_sync = make_receiver("s", "skip_sync", log)
+    sync_mid = make_receiver("s", "sync_mid", log)
     signal.connect(sync_low)
     signal.connect(skip_async, priority=5)
     signal.connect(async_high, priority=10)
     signal.connect(skip_sync, priority=20)
     signal.connect(sync_mid, priority=5)
 
-    responses = await dispatch(signal, method, None)
+    responses = await send_from_async(signal, method, None)
 
     # Django would call the sync receivers first; eventbus keeps priority order.
     assert responses == [
@@ -676,7 +633,7 @@ async def test_overridden_live_receivers_selects_and_eventbus_orders(method: str
         (sync_mid, "sync_mid"),
         (sync_low, "sync_low"),
     ]
-    assert log == ["async_high", "sync_mid", "sync_low"]
+    assert names(log) == ["async_high", "sync_mid", "sync_low"]
     assert [info.receiver for info in signal.receivers_for()] == [async_high, sync_mid, sync_low]
 
 
@@ -702,15 +659,15 @@ async def test_overridden_live_receivers_keeps_the_sender_filter(kind: str, meth
     """A receiver connected for one sender and for every sender runs once for other senders."""
     signal = PassThroughSignal()
     mine, other = Sender("mine"), Sender("other")
-    log: list[str] = []
+    log: list[Call] = []
     receiver = make_receiver(kind, "r", log)
     signal.connect(receiver, sender=mine)
     signal.connect(receiver)
 
-    assert await dispatch(signal, method, other) == [(receiver, "r")]
-    assert await dispatch(signal, method, None) == [(receiver, "r")]
-    assert await dispatch(signal, method, mine) == [(receiver, "r"), (receiver, "r")]
-    assert log == ["r"] * 4
+    assert await send_from_async(signal, method, other) == [(receiver, "r")]
+    assert await send_from_async(signal, method, None) == [(receiver, "r")]
+    assert await send_from_async(signal, method, mine) == [(receiver, "r"), (receiver, "r")]
+    assert names(log) == ["r"] * 4
 
 
 # -- code that holds the lock, and what Django's __init__ sets -----------------------------

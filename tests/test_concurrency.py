@@ -12,13 +12,18 @@ import anyio.lowlevel
 import anyio.to_thread
 import pytest
 
-from eventbus import Signal, _hops, _walkers
-
-Receiver = Callable[..., Any]
-Results = list[tuple[Receiver, Any]]
-
-ASYNC_METHODS = ["asend", "asend_robust"]
-SYNC_METHODS = ["send", "send_robust"]
+from eventbus import Signal
+from tests.helpers import (
+    ASYNC_METHODS,
+    SYNC_METHODS,
+    Call,
+    Receiver,
+    Results,
+    make_receiver,
+    names,
+    send_from_async,
+    send_from_sync,
+)
 
 
 class Rendezvous:
@@ -33,7 +38,7 @@ class Rendezvous:
         return self._events[name]
 
 
-def meeting_receiver(name: str, other: str, rendezvous: Rendezvous, log: list[str]) -> Receiver:
+def meeting_receiver(name: str, other: str, rendezvous: Rendezvous, log: list[Call]) -> Receiver:
     """An async receiver that announces itself, then waits for ``other`` to do the same.
 
     Two of them only finish if they run concurrently: run one after the other, the
@@ -41,50 +46,14 @@ def meeting_receiver(name: str, other: str, rendezvous: Rendezvous, log: list[st
     """
 
     async def meet(sender: object, **kwargs: object) -> str:
-        log.append(f"start {name}")
+        log.append(Call.now(f"start {name}", sender, **kwargs))
         rendezvous[name].set()
         with anyio.fail_after(5):
             await rendezvous[other].wait()
-        log.append(f"end {name}")
+        log.append(Call.now(f"end {name}", sender, **kwargs))
         return name
 
     return meet
-
-
-def recording_receiver(name: str, log: list[str]) -> Receiver:
-    """A sync receiver that records its name and thread."""
-
-    def record(sender: object, **kwargs: object) -> tuple[str, int]:
-        log.append(name)
-        return name, threading.get_ident()
-
-    return record
-
-
-async def asend(signal: Signal, method: str) -> Results:
-    if method == "asend":
-        return await signal.asend(None)
-    return await signal.asend_robust(None)
-
-
-def send(signal: Signal, method: str) -> Results:
-    if method == "send":
-        return signal.send(None)
-    return signal.send_robust(None)
-
-
-@pytest.fixture
-def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
-    """The callables eventbus's dispatch sends to a worker thread, one per hop."""
-    hops: list[Callable[[], Any]] = []
-    real = _hops.to_thread
-
-    async def counting_to_thread(func: Callable[[], Any]) -> Any:
-        hops.append(func)
-        return await real(func)
-
-    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
-    return hops
 
 
 # -- concurrency within a tier ----------------------------------------------------------
@@ -95,7 +64,7 @@ def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
 async def test_async_receivers_of_equal_priority_run_concurrently(method: str) -> None:
     """Each of the two receivers waits for the other: sequentially this would dead-lock."""
     signal = Signal(concurrent=True)
-    log: list[str] = []
+    log: list[Call] = []
     rendezvous = Rendezvous()
     first = meeting_receiver("first", "second", rendezvous, log)
     second = meeting_receiver("second", "first", rendezvous, log)
@@ -103,10 +72,10 @@ async def test_async_receivers_of_equal_priority_run_concurrently(method: str) -
     signal.connect(second, weak=False, priority=5)
 
     with anyio.fail_after(5):
-        results = await asend(signal, method)
+        results = await send_from_async(signal, method)
 
     assert results == [(first, "first"), (second, "second")]
-    assert sorted(log[:2]) == ["start first", "start second"]
+    assert sorted(names(log)[:2]) == ["start first", "start second"]
 
 
 @pytest.mark.anyio
@@ -149,7 +118,7 @@ async def test_tiers_run_one_after_the_other_in_priority_order(method: str) -> N
         signal.connect(receiver, weak=False, priority=priority)
 
     with anyio.fail_after(5):
-        results = await asend(signal, method)
+        results = await send_from_async(signal, method)
 
     high = {"high_a", "high_s", "high_b"}
     assert seen["high_a"] <= high
@@ -193,7 +162,7 @@ async def test_results_follow_priority_and_connection_order_not_completion_order
     signal.connect(top, weak=False, priority=9)
 
     with anyio.fail_after(5):
-        results = await asend(signal, method)
+        results = await send_from_async(signal, method)
 
     assert completed == ["top", "fast", "slow", "bottom"]
     assert results == [(top, "top"), (slow, "slow"), (fast, "fast"), (bottom, "bottom")]
@@ -222,7 +191,7 @@ async def test_a_non_concurrent_signal_runs_equal_priorities_one_after_the_other
     for receiver in (first, second, third):
         signal.connect(receiver, weak=False, priority=5)
 
-    results = await asend(signal, method)
+    results = await send_from_async(signal, method)
 
     assert log == [
         "start first",
@@ -264,7 +233,7 @@ async def test_sync_receivers_of_a_mixed_tier_run_in_one_hop_alongside_the_async
         signal.connect(receiver, weak=False, priority=1)
 
     with anyio.fail_after(10):
-        results = await asend(signal, method)
+        results = await send_from_async(signal, method)
 
     assert results == [(sync_first, True), (async_middle, True), (sync_last, True)]
     assert len(thread_hops) == 1
@@ -383,32 +352,34 @@ async def test_a_robust_send_runs_every_tier_and_returns_the_failure_in_place(
 def test_send_runs_the_async_receivers_of_a_tier_concurrently(method: str) -> None:
     """Sync receivers still run on the calling thread, whether in a tier of their own or not."""
     signal = Signal(concurrent=True)
-    log: list[str] = []
+    log: list[Call] = []
     rendezvous = Rendezvous()
-    top = recording_receiver("top", log)
+    top = make_receiver("s", "top", log)
     first = meeting_receiver("first", "second", rendezvous, log)
-    in_tier = recording_receiver("in_tier", log)
+    in_tier = make_receiver("s", "in_tier", log)
     second = meeting_receiver("second", "first", rendezvous, log)
-    bottom = recording_receiver("bottom", log)
+    bottom = make_receiver("s", "bottom", log)
     signal.connect(bottom, weak=False, priority=-5)
     signal.connect(first, weak=False, priority=2)
     signal.connect(in_tier, weak=False, priority=2)
     signal.connect(second, weak=False, priority=2)
     signal.connect(top, weak=False, priority=7)
 
-    results = send(signal, method)
+    results = send_from_sync(signal, method)
 
-    here = threading.get_ident()
     assert results == [
-        (top, ("top", here)),
+        (top, "top"),
         (first, "first"),
-        (in_tier, ("in_tier", here)),
+        (in_tier, "in_tier"),
         (second, "second"),
-        (bottom, ("bottom", here)),
+        (bottom, "bottom"),
     ]
-    assert log[0] == "top"
-    assert log[-1] == "bottom"
-    assert set(log[1:-1]) == {"start first", "start second", "end first", "end second", "in_tier"}
+    sync_calls = [call for call in log if call.name in ("top", "in_tier", "bottom")]
+    assert [call.thread for call in sync_calls] == [threading.current_thread()] * 3
+    assert names(log)[0] == "top"
+    assert names(log)[-1] == "bottom"
+    middle = {"start first", "start second", "end first", "end second", "in_tier"}
+    assert set(names(log)[1:-1]) == middle
 
 
 # -- changing concurrent, and results of a receiver connected twice ------------------
@@ -419,17 +390,17 @@ def test_send_runs_the_async_receivers_of_a_tier_concurrently(method: str) -> No
 def test_changing_concurrent_after_a_send_applies_to_the_next_sends(method: str, now: bool) -> None:
     """The plans cached for the old value are rebuilt: every receiver still runs, in order."""
     signal = Signal(concurrent=not now)
-    log: list[str] = []
-    first, second = recording_receiver("first", log), meeting_free_async("second", log)
+    log: list[Call] = []
+    first, second = make_receiver("s", "first", log), make_receiver("a", "second", log)
     signal.connect(first, weak=False)
     signal.connect(second, weak=False)
-    assert [r for r, _ in send(signal, method)] == [first, second]
+    assert [r for r, _ in send_from_sync(signal, method)] == [first, second]
 
     signal.concurrent = now
 
     assert signal.concurrent is now
-    assert [r for r, _ in send(signal, method)] == [first, second]
-    assert sorted(log) == ["first", "first", "second", "second"]
+    assert [r for r, _ in send_from_sync(signal, method)] == [first, second]
+    assert sorted(names(log)) == ["first", "first", "second", "second"]
 
 
 def test_concurrent_must_stay_a_bool() -> None:
@@ -437,14 +408,6 @@ def test_concurrent_must_stay_a_bool() -> None:
     with pytest.raises(TypeError, match=r"concurrent=\.\.\.\) must be True or False"):
         signal.concurrent = "yes"  # type: ignore[assignment]
     assert signal.concurrent is False
-
-
-def meeting_free_async(name: str, log: list[str]) -> Receiver:
-    async def record(sender: object, **kwargs: object) -> str:
-        log.append(name)
-        return name
-
-    return record
 
 
 @pytest.mark.parametrize("method", SYNC_METHODS)
@@ -473,13 +436,7 @@ def test_a_tier_places_results_by_connection_even_for_one_function_connected_twi
     signal.connect(middle, weak=False)
     signal.connect(twice, weak=False, dispatch_uid="second")
 
-    results = send_with(signal, method, tag="outer")
+    results = send_from_sync(signal, method, tag="outer")
 
     assert [response for _, response in results] == [None, "middle", "twice:outer"]
     assert [response for _, response in nested[0]] == [None, "twice:inner", "middle", "twice:inner"]
-
-
-def send_with(signal: Signal, method: str, **named: object) -> Results:
-    if method == "send":
-        return signal.send(None, **named)
-    return signal.send_robust(None, **named)

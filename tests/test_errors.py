@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,17 +12,16 @@ import anyio.to_thread
 import pytest
 
 import eventbus
-
-Receiver = Callable[..., Any]
+from tests.helpers import ASYNC_METHODS, KINDS, Call, Receiver, make_receiver, names, send_from_sync
 
 #: Kinds of the three receivers of a send: the first succeeds, the second fails, the third
 #: would succeed.
 LAYOUTS = [
-    pytest.param(("sync", "sync", "sync"), id="sync-sync-sync"),
-    pytest.param(("async", "async", "async"), id="async-async-async"),
-    pytest.param(("sync", "async", "sync"), id="sync-async-sync"),
-    pytest.param(("async", "sync", "async"), id="async-sync-async"),
-    pytest.param(("sync", "sync", "async"), id="sync-sync-async"),
+    pytest.param("sss", id="sync-sync-sync"),
+    pytest.param("aaa", id="async-async-async"),
+    pytest.param("sas", id="sync-async-sync"),
+    pytest.param("asa", id="async-sync-async"),
+    pytest.param("ssa", id="sync-sync-async"),
 ]
 
 #: How a send is made: the method, and for the async ones the backend they run under.
@@ -43,50 +41,8 @@ class Interrupt(BaseException):
     """A BaseException that is not an Exception, and that no event loop treats specially."""
 
 
-def make_receiver(
-    kind: str, name: str, calls: list[str], *, raises: BaseException | None = None
-) -> Receiver:
-    """A receiver of ``kind`` ("sync" or "async") that records ``name`` and returns it.
-
-    With ``raises``, it records its name and then raises that very object.
-    """
-    if kind == "sync":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            calls.append(name)
-            if raises is not None:
-                raise raises
-            return name
-
-        sync_receiver.__qualname__ = f"receiver_{name}"
-        return sync_receiver
-
-    async def async_receiver(sender: object, **kwargs: object) -> str:
-        calls.append(name)
-        if raises is not None:
-            raise raises
-        return name
-
-    async_receiver.__qualname__ = f"receiver_{name}"
-    return async_receiver
-
-
-def dispatch(signal: eventbus.Signal, how: tuple[str, str | None]) -> list[tuple[Receiver, Any]]:
-    """Send with ``how`` from synchronous code (no event loop on this thread)."""
-    method, backend = how
-    if backend is None:
-        result: list[tuple[Receiver, Any]] = getattr(signal, method)(sender=None)
-        return result
-
-    async def main() -> list[tuple[Receiver, Any]]:
-        result: list[tuple[Receiver, Any]] = await getattr(signal, method)(sender=None)
-        return result
-
-    return anyio.run(main, backend=backend)
-
-
 def connect_three(
-    layout: tuple[str, str, str], calls: list[str], failure: BaseException
+    layout: str, calls: list[Call], failure: BaseException
 ) -> tuple[eventbus.Signal, list[Receiver]]:
     signal = eventbus.Signal()
     receivers = [
@@ -109,14 +65,14 @@ def dispatch_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", NON_ROBUST)
 def test_non_robust_send_raises_the_receivers_exception_unchanged(
-    layout: tuple[str, str, str], how: tuple[str, str | None]
+    layout: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     failure = ValueError("second failed")
     signal, _ = connect_three(layout, calls, failure)
 
     with pytest.raises(ValueError, match="second failed") as exc_info:
-        dispatch(signal, how)
+        send_from_sync(signal, *how)
 
     assert exc_info.value is failure
 
@@ -124,38 +80,38 @@ def test_non_robust_send_raises_the_receivers_exception_unchanged(
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", NON_ROBUST)
 def test_non_robust_send_stops_at_the_first_failing_receiver(
-    layout: tuple[str, str, str], how: tuple[str, str | None]
+    layout: str, how: tuple[str, str | None]
 ) -> None:
     """The receivers before the failing one ran; the ones after it never run."""
-    calls: list[str] = []
+    calls: list[Call] = []
     signal, _ = connect_three(layout, calls, ValueError("second failed"))
 
     with pytest.raises(ValueError, match="second failed"):
-        dispatch(signal, how)
+        send_from_sync(signal, *how)
 
-    assert calls == ["first", "second"]
+    assert names(calls) == ["first", "second"]
 
 
 @pytest.mark.parametrize("how", NON_ROBUST)
 def test_non_robust_send_raises_the_first_failure_when_several_would_fail(
     how: tuple[str, str | None],
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     first_failure = KeyError("first")
     signal = eventbus.Signal()
     receivers = [
-        make_receiver("sync", "ok", calls),
-        make_receiver("async", "bad1", calls, raises=first_failure),
-        make_receiver("sync", "bad2", calls, raises=RuntimeError("second")),
+        make_receiver("s", "ok", calls),
+        make_receiver("a", "bad1", calls, raises=first_failure),
+        make_receiver("s", "bad2", calls, raises=RuntimeError("second")),
     ]
     for priority, receiver in zip((3, 2, 1), receivers, strict=True):
         signal.connect(receiver, weak=False, priority=priority)
 
     with pytest.raises(KeyError) as exc_info:
-        dispatch(signal, how)
+        send_from_sync(signal, *how)
 
     assert exc_info.value is first_failure
-    assert calls == ["ok", "bad1"]
+    assert names(calls) == ["ok", "bad1"]
 
 
 # -- robust sends ----------------------------------------------------------------------------
@@ -164,15 +120,15 @@ def test_non_robust_send_raises_the_first_failure_when_several_would_fail(
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", ROBUST)
 def test_robust_send_runs_every_receiver_and_returns_the_exception_in_place(
-    layout: tuple[str, str, str], how: tuple[str, str | None]
+    layout: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     failure = ValueError("second failed")
     signal, (first, second, third) = connect_three(layout, calls, failure)
 
-    result = dispatch(signal, how)
+    result = send_from_sync(signal, *how)
 
-    assert calls == ["first", "second", "third"]
+    assert names(calls) == ["first", "second", "third"]
     assert result == [(first, "first"), (second, failure), (third, "third")]
     assert result[1][1] is failure
 
@@ -180,16 +136,16 @@ def test_robust_send_runs_every_receiver_and_returns_the_exception_in_place(
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", ROBUST)
 def test_robust_send_logs_each_failure_with_exc_info(
-    layout: tuple[str, str, str],
+    layout: str,
     how: tuple[str, str | None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     failure = ValueError("second failed")
     signal, _ = connect_three(layout, calls, failure)
     caplog.set_level(logging.ERROR, logger="django.dispatch")
 
-    dispatch(signal, how)
+    send_from_sync(signal, *how)
 
     (record,) = dispatch_records(caplog)
     assert record.levelno == logging.ERROR
@@ -204,20 +160,20 @@ def test_robust_send_logs_each_failure_with_exc_info(
 def test_robust_send_logs_every_failure_in_call_order(
     how: tuple[str, str | None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     failures = [ValueError("a"), TypeError("b"), LookupError("c")]
     signal = eventbus.Signal()
     receivers = [
-        make_receiver("async", "one", calls, raises=failures[0]),
-        make_receiver("sync", "two", calls, raises=failures[1]),
-        make_receiver("sync", "ok", calls),
-        make_receiver("async", "three", calls, raises=failures[2]),
+        make_receiver("a", "one", calls, raises=failures[0]),
+        make_receiver("s", "two", calls, raises=failures[1]),
+        make_receiver("s", "ok", calls),
+        make_receiver("a", "three", calls, raises=failures[2]),
     ]
     for receiver in receivers:
         signal.connect(receiver, weak=False)
     caplog.set_level(logging.ERROR, logger="django.dispatch")
 
-    result = dispatch(signal, how)
+    result = send_from_sync(signal, *how)
 
     assert [response for _, response in result] == [*failures[:2], "ok", failures[2]]
     records = dispatch_records(caplog)
@@ -228,55 +184,55 @@ def test_robust_send_logs_every_failure_in_call_order(
 
 
 def test_send_robust_does_not_swallow_keyboard_interrupt() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     interrupt = KeyboardInterrupt()
-    signal, _ = connect_three(("sync", "sync", "sync"), calls, interrupt)
+    signal, _ = connect_three("sss", calls, interrupt)
 
     with pytest.raises(KeyboardInterrupt) as exc_info:
         signal.send_robust(sender=None)
 
     assert exc_info.value is interrupt
-    assert calls == ["first", "second"]
+    assert names(calls) == ["first", "second"]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("how", ROBUST)
 def test_robust_send_does_not_swallow_base_exceptions(
-    layout: tuple[str, str, str],
+    layout: str,
     how: tuple[str, str | None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     interrupt = Interrupt("stop")
     signal, _ = connect_three(layout, calls, interrupt)
     caplog.set_level(logging.ERROR, logger="django.dispatch")
 
     with pytest.raises(Interrupt) as exc_info:
-        dispatch(signal, how)
+        send_from_sync(signal, *how)
 
     assert exc_info.value is interrupt
-    assert calls == ["first", "second"]
+    assert names(calls) == ["first", "second"]
     assert dispatch_records(caplog) == []
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("how", NON_ROBUST + ROBUST)
 def test_base_exception_from_a_concurrent_tier_propagates_unchanged(
     kind: str, how: tuple[str, str | None]
 ) -> None:
     """Not wrapped in a BaseExceptionGroup, so ``except KeyboardInterrupt`` keeps working."""
-    calls: list[str] = []
+    calls: list[Call] = []
     interrupt = Interrupt("stop")
     signal = eventbus.Signal(concurrent=True)
-    signal.connect(make_receiver("async", "peer", calls), weak=False, priority=1)
+    signal.connect(make_receiver("a", "peer", calls), weak=False, priority=1)
     signal.connect(make_receiver(kind, "failing", calls, raises=interrupt), weak=False, priority=1)
-    signal.connect(make_receiver("sync", "later", calls), weak=False)
+    signal.connect(make_receiver("s", "later", calls), weak=False)
 
     with pytest.raises(Interrupt) as exc_info:
-        dispatch(signal, how)
+        send_from_sync(signal, *how)
 
     assert exc_info.value is interrupt
-    assert "later" not in calls
+    assert "later" not in names(calls)
 
 
 # -- cancellation ----------------------------------------------------------------------------
@@ -288,30 +244,27 @@ def other_asyncio_tasks() -> set[asyncio.Task[Any]]:
     return {task for task in asyncio.all_tasks() if task is not current}
 
 
-ASYNC_SENDS = ["asend", "asend_robust"]
-
-
 @pytest.mark.anyio
-@pytest.mark.parametrize("method", ASYNC_SENDS)
-@pytest.mark.parametrize("before", ["sync", "async"])
-@pytest.mark.parametrize("after", ["sync", "async"])
+@pytest.mark.parametrize("method", ASYNC_METHODS)
+@pytest.mark.parametrize("before", KINDS)
+@pytest.mark.parametrize("after", KINDS)
 async def test_cancelling_asend_cancels_the_awaiting_async_receiver(
     anyio_backend: str, method: str, before: str, after: str
 ) -> None:
     """Its code after the await never runs, later receivers never run, no task is orphaned."""
-    calls: list[str] = []
+    calls: list[Call] = []
     started = anyio.Event()
     cancelled_exc = anyio.get_cancelled_exc_class()
 
     async def waiting(sender: object, **kwargs: object) -> str:
-        calls.append("waiting")
+        calls.append(Call.now("waiting", sender, **kwargs))
         started.set()
         try:
             await anyio.sleep_forever()
         except cancelled_exc:
-            calls.append("waiting saw the cancellation")
+            calls.append(Call.now("waiting saw the cancellation"))
             raise
-        calls.append("waiting resumed")
+        calls.append(Call.now("waiting resumed"))
         return "waiting"
 
     signal = eventbus.Signal()
@@ -332,39 +285,39 @@ async def test_cancelling_asend_cancels_the_awaiting_async_receiver(
 
     assert group.cancel_scope.cancelled_caught
     assert results == []
-    assert calls == ["before", "waiting", "waiting saw the cancellation"]
+    assert names(calls) == ["before", "waiting", "waiting saw the cancellation"]
     if anyio_backend == "asyncio":
         assert other_asyncio_tasks() == tasks_before
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("method", ASYNC_SENDS)
+@pytest.mark.parametrize("method", ASYNC_METHODS)
 async def test_move_on_after_around_asend_cancels_the_awaiting_receiver(
     anyio_backend: str, method: str
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     cancelled_exc = anyio.get_cancelled_exc_class()
 
     async def waiting(sender: object, **kwargs: object) -> str:
-        calls.append("waiting")
+        calls.append(Call.now("waiting", sender, **kwargs))
         try:
             await anyio.sleep_forever()
         except cancelled_exc:
-            calls.append("waiting saw the cancellation")
+            calls.append(Call.now("waiting saw the cancellation"))
             raise
-        calls.append("waiting resumed")
+        calls.append(Call.now("waiting resumed"))
         return "waiting"
 
     signal = eventbus.Signal()
     signal.connect(waiting, weak=False, priority=1)
-    signal.connect(make_receiver("async", "after", calls), weak=False)
+    signal.connect(make_receiver("a", "after", calls), weak=False)
     tasks_before = other_asyncio_tasks() if anyio_backend == "asyncio" else set()
 
     with anyio.move_on_after(0.01) as scope:
         await getattr(signal, method)(sender=None)
 
     assert scope.cancelled_caught
-    assert calls == ["waiting", "waiting saw the cancellation"]
+    assert names(calls) == ["waiting", "waiting saw the cancellation"]
     if anyio_backend == "asyncio":
         assert other_asyncio_tasks() == tasks_before
 
@@ -373,7 +326,7 @@ async def test_move_on_after_around_asend_cancels_the_awaiting_receiver(
 async def test_cancelling_a_concurrent_tier_cancels_all_of_it_and_skips_later_tiers(
     anyio_backend: str,
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     started = [anyio.Event(), anyio.Event()]
     cancelled_exc = anyio.get_cancelled_exc_class()
 
@@ -383,9 +336,9 @@ async def test_cancelling_a_concurrent_tier_cancels_all_of_it_and_skips_later_ti
             try:
                 await anyio.sleep_forever()
             except cancelled_exc:
-                calls.append(f"waiting{index} saw the cancellation")
+                calls.append(Call.now(f"waiting{index} saw the cancellation"))
                 raise
-            calls.append(f"waiting{index} resumed")
+            calls.append(Call.now(f"waiting{index} resumed"))
             return "waiting"
 
         return waiting
@@ -393,8 +346,8 @@ async def test_cancelling_a_concurrent_tier_cancels_all_of_it_and_skips_later_ti
     signal = eventbus.Signal(concurrent=True)
     signal.connect(make_waiting(0), weak=False, priority=5)
     signal.connect(make_waiting(1), weak=False, priority=5)
-    signal.connect(make_receiver("async", "later", calls), weak=False)
-    signal.connect(make_receiver("sync", "later_sync", calls), weak=False)
+    signal.connect(make_receiver("a", "later", calls), weak=False)
+    signal.connect(make_receiver("s", "later_sync", calls), weak=False)
     tasks_before = other_asyncio_tasks() if anyio_backend == "asyncio" else set()
 
     async with anyio.create_task_group() as group:
@@ -403,13 +356,16 @@ async def test_cancelling_a_concurrent_tier_cancels_all_of_it_and_skips_later_ti
             await event.wait()
         group.cancel_scope.cancel()
 
-    assert sorted(calls) == ["waiting0 saw the cancellation", "waiting1 saw the cancellation"]
+    assert sorted(names(calls)) == [
+        "waiting0 saw the cancellation",
+        "waiting1 saw the cancellation",
+    ]
     if anyio_backend == "asyncio":
         assert other_asyncio_tasks() == tasks_before
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("method", ASYNC_SENDS)
+@pytest.mark.parametrize("method", ASYNC_METHODS)
 async def test_cancelling_asend_during_a_sync_hop_lets_the_running_receiver_finish_only(
     anyio_backend: str, method: str
 ) -> None:

@@ -4,71 +4,32 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pytest
 
 import eventbus
-
-Receiver = Callable[..., Any]
-
-KINDS = ["sync", "async"]
-
-#: Every send method; the async ones run under each anyio backend.
-SENDS = [
-    pytest.param(("send", None), id="send"),
-    pytest.param(("send_robust", None), id="send_robust"),
-    pytest.param(("asend", "asyncio"), id="asend-asyncio"),
-    pytest.param(("asend", "trio"), id="asend-trio"),
-    pytest.param(("asend_robust", "asyncio"), id="asend_robust-asyncio"),
-    pytest.param(("asend_robust", "trio"), id="asend_robust-trio"),
-]
+from tests.helpers import (
+    KINDS,
+    SENDS,
+    Call,
+    Receiver,
+    Results,
+    make_receiver,
+    names,
+    send_from_sync,
+)
 
 
-def make_receiver(kind: str, name: str, calls: list[str]) -> Receiver:
-    """A receiver of ``kind`` ("sync" or "async") that records ``name`` and returns it."""
-    if kind == "sync":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            calls.append(name)
-            return name
-
-        return sync_receiver
-
-    async def async_receiver(sender: object, **kwargs: object) -> str:
-        calls.append(name)
-        return name
-
-    return async_receiver
-
-
-def dispatch(
-    signal: eventbus.Signal, how: tuple[str, str | None], sender: object = None
-) -> list[tuple[Receiver, Any]]:
-    """Send with ``how`` from synchronous code (no event loop on this thread)."""
-    method, backend = how
-    if backend is None:
-        result: list[tuple[Receiver, Any]] = getattr(signal, method)(sender=sender)
-        return result
-
-    async def main() -> list[tuple[Receiver, Any]]:
-        result: list[tuple[Receiver, Any]] = await getattr(signal, method)(sender=sender)
-        return result
-
-    return anyio.run(main, backend=backend)
-
-
-def responses(result: list[tuple[Receiver, Any]]) -> list[Any]:
+def responses(result: Results) -> list[Any]:
     return [response for _, response in result]
 
 
-def connect_layout(signal: eventbus.Signal, calls: list[str]) -> list[Receiver]:
+def connect_layout(signal: eventbus.Signal, calls: list[Call]) -> list[Receiver]:
     """Connect sync and async receivers with assorted priorities; return them in call order."""
     receivers = {
         name: make_receiver(kind, name, calls)
-        for name, kind in [("low", "sync"), ("high", "async"), ("mid1", "sync"), ("mid2", "async")]
+        for name, kind in [("low", "s"), ("high", "a"), ("mid1", "s"), ("mid2", "a")]
     }
     signal.connect(receivers["low"], weak=False, priority=-5)
     signal.connect(receivers["high"], weak=False, priority=10)
@@ -85,19 +46,19 @@ def connect_layout(signal: eventbus.Signal, calls: list[str]) -> list[Receiver]:
 def test_once_receiver_is_called_once_then_disconnected(
     kind: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     once = make_receiver(kind, "once", calls)
-    always = make_receiver("sync", "always", calls)
+    always = make_receiver("s", "always", calls)
     signal.connect(once, weak=False, once=True, priority=1)
     signal.connect(always, weak=False)
 
-    first = dispatch(signal, how)
-    second = dispatch(signal, how)
+    first = send_from_sync(signal, *how)
+    second = send_from_sync(signal, *how)
 
     assert first == [(once, "once"), (always, "always")]
     assert second == [(always, "always")]
-    assert calls == ["once", "always", "always"]
+    assert names(calls) == ["once", "always", "always"]
     assert [info.receiver for info in signal.receivers_for(None)] == [always]
 
 
@@ -106,19 +67,19 @@ def test_once_receiver_is_called_once_then_disconnected(
 def test_signal_has_no_listeners_after_its_only_once_receiver_ran(
     kind: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     once = make_receiver(kind, "once", calls)
     signal.connect(once, weak=False, once=True)
     assert signal.has_listeners()
     assert [info.once for info in signal.receivers_for(None)] == [True]
 
-    assert dispatch(signal, how) == [(once, "once")]
+    assert send_from_sync(signal, *how) == [(once, "once")]
 
     assert not signal.has_listeners()
     assert signal.receivers_for(None) == []
-    assert dispatch(signal, how) == []
-    assert calls == ["once"]
+    assert send_from_sync(signal, *how) == []
+    assert names(calls) == ["once"]
 
 
 @pytest.mark.usefixtures("frequent_thread_switches")
@@ -126,14 +87,14 @@ def test_signal_has_no_listeners_after_its_only_once_receiver_ran(
 def test_once_receiver_is_called_once_when_sends_race_on_several_threads(kind: str) -> None:
     """8 threads send together, 200 times over, each time to a fresh once receiver."""
     threads_count, rounds = 8, 200
-    calls: list[list[str]] = [[] for _ in range(rounds)]
+    calls: list[list[Call]] = [[] for _ in range(rounds)]
     signals = [eventbus.Signal() for _ in range(rounds)]
     receivers = [make_receiver(kind, "once", calls[index]) for index in range(rounds)]
     for signal, once in zip(signals, receivers, strict=True):
         signal.connect(once, weak=False, once=True)
     barrier = threading.Barrier(threads_count)
     errors: list[BaseException] = []
-    results: list[list[tuple[Receiver, Any]]] = [[] for _ in range(rounds)]
+    results: list[Results] = [[] for _ in range(rounds)]
 
     def hammer() -> None:
         try:
@@ -152,21 +113,21 @@ def test_once_receiver_is_called_once_when_sends_race_on_several_threads(kind: s
 
     assert not any(thread.is_alive() for thread in threads)
     assert errors == []
-    assert all(round_calls == ["once"] for round_calls in calls)
+    assert all(names(round_calls) == ["once"] for round_calls in calls)
     assert all(result == [(once, "once")] for result, once in zip(results, receivers, strict=True))
     assert not any(signal.has_listeners() for signal in signals)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_decorator_accepts_once(kind: str) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     once = eventbus.receiver(signal, once=True, weak=False)(make_receiver(kind, "once", calls))
 
     assert [info.once for info in signal.receivers_for(None)] == [True]
     assert signal.send(sender=None) == [(once, "once")]
     assert signal.send(sender=None) == []
-    assert calls == ["once"]
+    assert names(calls) == ["once"]
     assert not signal.has_listeners()
 
 
@@ -190,27 +151,27 @@ def test_once_receiver_sending_the_signal_again_does_not_reach_itself() -> None:
 
 @pytest.mark.parametrize("how", SENDS)
 def test_no_receiver_runs_inside_muted(how: tuple[str, str | None]) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     connect_layout(signal, calls)
 
     with signal.muted():
-        assert dispatch(signal, how) == []
-        assert dispatch(signal, how, sender=object()) == []
+        assert send_from_sync(signal, *how) == []
+        assert send_from_sync(signal, *how, sender=object()) == []
 
     assert calls == []
 
 
 @pytest.mark.parametrize("how", SENDS)
 def test_receivers_run_again_in_order_after_muted(how: tuple[str, str | None]) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     in_order = connect_layout(signal, calls)
-    before = dispatch(signal, how)
+    before = send_from_sync(signal, *how)
 
     with signal.muted():
-        dispatch(signal, how)
-    after = dispatch(signal, how)
+        send_from_sync(signal, *how)
+    after = send_from_sync(signal, *how)
 
     assert before == after
     assert [receiver for receiver, _ in after] == in_order
@@ -222,19 +183,19 @@ def test_receivers_run_again_in_order_after_muted(how: tuple[str, str | None]) -
 def test_nested_muted_blocks_stay_muted_until_the_outer_one_exits(
     how: tuple[str, str | None],
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     connect_layout(signal, calls)
 
     with signal.muted():
         with signal.muted():
-            assert dispatch(signal, how) == []
-        assert dispatch(signal, how) == []
+            assert send_from_sync(signal, *how) == []
+        assert send_from_sync(signal, *how) == []
         assert calls == []
-    result = dispatch(signal, how)
+    result = send_from_sync(signal, *how)
 
     assert responses(result) == ["high", "mid1", "mid2", "low"]
-    assert calls == ["high", "mid1", "mid2", "low"]
+    assert names(calls) == ["high", "mid1", "mid2", "low"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -242,22 +203,22 @@ def test_nested_muted_blocks_stay_muted_until_the_outer_one_exits(
 def test_receiver_connected_inside_muted_runs_only_after_it(
     kind: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     connect_layout(signal, calls)
     late = make_receiver(kind, "late", calls)
 
     with signal.muted():
         signal.connect(late, weak=False, priority=5)
-        assert dispatch(signal, how) == []
+        assert send_from_sync(signal, *how) == []
         assert calls == []
-    result = dispatch(signal, how)
+    result = send_from_sync(signal, *how)
 
     assert responses(result) == ["high", "late", "mid1", "mid2", "low"]
 
 
 def test_muted_unmutes_when_the_block_raises() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     connect_layout(signal, calls)
 
@@ -268,7 +229,7 @@ def test_muted_unmutes_when_the_block_raises() -> None:
 
 
 def test_muted_signal_still_lists_its_receivers() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     in_order = connect_layout(signal, calls)
 
@@ -278,19 +239,19 @@ def test_muted_signal_still_lists_its_receivers() -> None:
 
 @pytest.mark.parametrize("how", SENDS)
 def test_once_receiver_is_not_used_up_inside_muted(how: tuple[str, str | None]) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
-    once = make_receiver("async", "once", calls)
+    once = make_receiver("a", "once", calls)
     signal.connect(once, weak=False, once=True)
 
     with signal.muted():
-        assert dispatch(signal, how) == []
-    first = dispatch(signal, how)
-    second = dispatch(signal, how)
+        assert send_from_sync(signal, *how) == []
+    first = send_from_sync(signal, *how)
+    second = send_from_sync(signal, *how)
 
     assert first == [(once, "once")]
     assert second == []
-    assert calls == ["once"]
+    assert names(calls) == ["once"]
 
 
 # -- connected_to() --------------------------------------------------------------------------
@@ -301,33 +262,33 @@ def test_once_receiver_is_not_used_up_inside_muted(how: tuple[str, str | None]) 
 def test_connected_to_connects_only_inside_the_block(
     kind: str, how: tuple[str, str | None]
 ) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     temporary = make_receiver(kind, "temporary", calls)
 
     with signal.connected_to(temporary) as yielded:
         assert yielded is temporary
-        inside = dispatch(signal, how)
-    after = dispatch(signal, how)
+        inside = send_from_sync(signal, *how)
+    after = send_from_sync(signal, *how)
 
     assert inside == [(temporary, "temporary")]
     assert after == []
-    assert calls == ["temporary"]
+    assert names(calls) == ["temporary"]
     assert not signal.has_listeners()
 
 
 @pytest.mark.parametrize("how", SENDS)
 def test_connected_to_honours_priority(how: tuple[str, str | None]) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     connect_layout(signal, calls)
-    temporary = make_receiver("async", "temporary", calls)
+    temporary = make_receiver("a", "temporary", calls)
 
     with signal.connected_to(temporary, None, 3):
-        inside = dispatch(signal, how)
+        inside = send_from_sync(signal, *how)
     with signal.connected_to(temporary, priority=11):
-        first = dispatch(signal, how)
-    after = dispatch(signal, how)
+        first = send_from_sync(signal, *how)
+    after = send_from_sync(signal, *how)
 
     assert responses(inside) == ["high", "mid1", "mid2", "temporary", "low"]
     assert responses(first) == ["temporary", "high", "mid1", "mid2", "low"]
@@ -335,11 +296,11 @@ def test_connected_to_honours_priority(how: tuple[str, str | None]) -> None:
 
 
 def test_connected_to_honours_sender() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     chosen, other = object(), object()
-    temporary = make_receiver("sync", "temporary", calls)
-    everyone = make_receiver("sync", "everyone", calls)
+    temporary = make_receiver("s", "temporary", calls)
+    everyone = make_receiver("s", "everyone", calls)
     signal.connect(everyone, weak=False)
 
     with signal.connected_to(temporary, sender=chosen, priority=1):
@@ -369,7 +330,7 @@ def test_connected_to_holds_a_lambda_strongly_by_default() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_connected_to_leaves_an_earlier_connection_in_place(kind: str) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     existing = make_receiver(kind, "existing", calls)
     signal.connect(existing, weak=False)
@@ -384,10 +345,10 @@ def test_connected_to_leaves_an_earlier_connection_in_place(kind: str) -> None:
 
 
 def test_connected_to_leaves_an_earlier_dispatch_uid_connection_in_place() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
-    existing = make_receiver("sync", "existing", calls)
-    newcomer = make_receiver("sync", "newcomer", calls)
+    existing = make_receiver("s", "existing", calls)
+    newcomer = make_receiver("s", "newcomer", calls)
     signal.connect(existing, weak=False, dispatch_uid="uid")
 
     with signal.connected_to(newcomer, dispatch_uid="uid"):
@@ -400,7 +361,7 @@ def test_connected_to_leaves_an_earlier_dispatch_uid_connection_in_place() -> No
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_connected_to_disconnects_when_the_block_raises(kind: str) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
     temporary = make_receiver(kind, "temporary", calls)
 
@@ -413,9 +374,9 @@ def test_connected_to_disconnects_when_the_block_raises(kind: str) -> None:
 
 
 def test_connected_to_accepts_once() -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal()
-    temporary = make_receiver("sync", "temporary", calls)
+    temporary = make_receiver("s", "temporary", calls)
 
     with signal.connected_to(temporary, once=True):
         first = signal.send(sender=None)
@@ -424,7 +385,7 @@ def test_connected_to_accepts_once() -> None:
 
     assert first == [(temporary, "temporary")]
     assert second == after == []
-    assert calls == ["temporary"]
+    assert names(calls) == ["temporary"]
 
 
 # -- receivers_for() -------------------------------------------------------------------------
@@ -432,18 +393,18 @@ def test_connected_to_accepts_once() -> None:
 
 @pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
 def test_receivers_for_lists_receivers_in_the_order_send_calls_them(concurrent: bool) -> None:
-    calls: list[str] = []
+    calls: list[Call] = []
     signal = eventbus.Signal(concurrent=concurrent)
     alpha, beta = object(), object()
     connect_layout(signal, calls)
     layout = [
-        ("a_any", "sync", None, 0),
-        ("b_alpha", "async", alpha, 3),
-        ("c_beta", "sync", beta, 3),
-        ("d_alpha", "sync", alpha, 100),
-        ("e_beta", "async", beta, -100),
-        ("f_any", "async", None, 3),
-        ("g_alpha", "sync", alpha, -5),
+        ("a_any", "s", None, 0),
+        ("b_alpha", "a", alpha, 3),
+        ("c_beta", "s", beta, 3),
+        ("d_alpha", "s", alpha, 100),
+        ("e_beta", "a", beta, -100),
+        ("f_any", "a", None, 3),
+        ("g_alpha", "s", alpha, -5),
     ]
     for name, kind, sender, priority in layout:
         signal.connect(make_receiver(kind, name, calls), sender, weak=False, priority=priority)

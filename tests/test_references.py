@@ -3,54 +3,28 @@ connect-time validation that runs whatever ``settings.DEBUG`` says."""
 
 from __future__ import annotations
 
-import functools
 import gc
 import re
 import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
-import anyio
-import anyio.to_thread
 import django
 import django.dispatch
 import pytest
 from pytest_django import Settings
 
 import eventbus
-
-Receiver = Callable[..., Any]
-Responses = list[tuple[Receiver, Any]]
-
-KINDS = ["sync", "async"]
-SEND_METHODS = ["send", "send_robust", "asend", "asend_robust"]
-
-
-def make_receiver(kind: str, name: str, log: list[str]) -> Receiver:
-    """A receiver of the requested kind that records ``name`` and returns it."""
-    if kind == "sync":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            log.append(name)
-            return name
-
-        return sync_receiver
-
-    async def async_receiver(sender: object, **kwargs: object) -> str:
-        log.append(name)
-        return name
-
-    return async_receiver
-
-
-async def dispatch(signal: eventbus.Signal, method: str, sender: object) -> Responses:
-    """Send with ``method``; the sync methods run in a worker thread, as sync code would."""
-    send = getattr(signal, method)
-    if method.startswith("a"):
-        responses: Responses = await send(sender)
-    else:
-        responses = await anyio.to_thread.run_sync(functools.partial(send, sender))
-    return responses
+from tests.helpers import (
+    KINDS,
+    SEND_METHODS,
+    Call,
+    Receiver,
+    Sender,
+    make_receiver,
+    names,
+    send_from_async,
+)
 
 
 def cached_receivers(signal: eventbus.Signal) -> list[object]:
@@ -66,10 +40,6 @@ def collect() -> None:
     gc.collect()
 
 
-class Sender:
-    """A weakly referenceable sender."""
-
-
 class SlottedSender:
     """A sender that cannot be weakly referenced."""
 
@@ -82,24 +52,25 @@ def big_int() -> int:
 
 
 class Handler:
-    """Owner of bound-method receivers."""
+    """Owner of bound-method receivers: ``on_s`` is a sync one, ``on_a`` an async one."""
 
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
-    def on_sync(self, sender: object, **kwargs: object) -> str:
-        self.log.append("on_sync")
-        return "on_sync"
+    def on_s(self, sender: object, **kwargs: object) -> str:
+        self.log.append("on_s")
+        return "on_s"
 
-    async def on_async(self, sender: object, **kwargs: object) -> str:
-        self.log.append("on_async")
-        return "on_async"
+    async def on_a(self, sender: object, **kwargs: object) -> str:
+        self.log.append("on_a")
+        return "on_a"
 
     def method_without_kwargs(self, sender: object) -> None:
         """Not a valid receiver."""
 
     def bound(self, kind: str) -> Receiver:
-        return self.on_sync if kind == "sync" else self.on_async
+        """``on_s`` for kind "s", ``on_a`` for kind "a"."""
+        return self.on_s if kind == "s" else self.on_a
 
 
 class SlottedCallable:
@@ -150,7 +121,7 @@ def test_collected_receiver_is_gone_everywhere(kind: str, specific: bool) -> Non
     """Under DEBUG too: unlike Django's DEBUG check, validation must not keep it alive."""
     signal = eventbus.Signal()
     sender = Sender()
-    log: list[str] = []
+    log: list[Call] = []
     keeper = make_receiver(kind, "keeper", log)
     doomed = make_receiver(kind, "doomed", log)
     doomed_ref = weakref.ref(doomed)
@@ -167,7 +138,7 @@ def test_collected_receiver_is_gone_everywhere(kind: str, specific: bool) -> Non
     assert None not in cached_receivers(signal)
     assert signal.send(sender) == [(keeper, "keeper")]
     assert [info.receiver for info in signal.receivers_for(sender)] == [keeper]
-    assert log == ["keeper", "doomed", "keeper"]
+    assert names(log) == ["keeper", "doomed", "keeper"]
     signal.disconnect(keeper)
     assert signal.has_listeners(sender) is False
     assert signal.receivers_for(sender) == []
@@ -232,7 +203,7 @@ def test_connecting_a_bound_method_does_not_keep_its_instance_alive(kind: str) -
 @pytest.mark.parametrize("kind", KINDS)
 def test_weak_false_keeps_a_closure_alive_until_disconnected(kind: str) -> None:
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     closure = make_receiver(kind, "closure", log)
     closure_ref = weakref.ref(closure)
     signal.connect(closure, weak=False)
@@ -248,7 +219,7 @@ def test_weak_false_keeps_a_closure_alive_until_disconnected(kind: str) -> None:
     del alive
     collect()
     assert closure_ref() is None
-    assert log == ["closure"]
+    assert names(log) == ["closure"]
 
 
 # -- senders are held weakly ----------------------------------------------------------------
@@ -273,7 +244,7 @@ def test_connecting_for_a_sender_does_not_keep_the_sender_alive(kind: str) -> No
 def test_receivers_of_a_collected_sender_are_dropped(kind: str) -> None:
     """A new sender that reuses the dead one's address must not inherit its receivers."""
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     general = make_receiver(kind, "general", log)
     specific = make_receiver(kind, "specific", log)
     specific_ref = weakref.ref(specific)
@@ -296,7 +267,7 @@ def test_receivers_of_a_collected_sender_are_dropped(kind: str) -> None:
     assert len(signal.receivers) == 1
     collect()
     assert specific_ref() is None  # the strong connection went with its sender
-    assert log.count("specific") == 1
+    assert names(log).count("specific") == 1
 
 
 def adopt(signal: eventbus.Signal, receiver: Receiver, sender: object = None) -> None:
@@ -309,7 +280,7 @@ def adopt(signal: eventbus.Signal, receiver: Receiver, sender: object = None) ->
 @pytest.mark.parametrize("kind", KINDS)
 def test_receiver_adopted_from_a_django_entry_is_still_held_weakly(kind: str) -> None:
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     doomed = make_receiver(kind, "doomed", log)
     doomed_ref = weakref.ref(doomed)
     adopt(signal, doomed)
@@ -324,7 +295,7 @@ def test_receiver_adopted_from_a_django_entry_is_still_held_weakly(kind: str) ->
     assert signal.receivers_for() == []
     assert signal.send(None) == []
     assert None not in cached_receivers(signal)
-    assert log == ["doomed"]
+    assert names(log) == ["doomed"]
 
 
 @pytest.mark.skipif(django.VERSION < (6, 0), reason="Django 5.2 entries hold no sender reference")
@@ -332,7 +303,7 @@ def test_receiver_adopted_from_a_django_entry_is_still_held_weakly(kind: str) ->
 def test_sender_of_an_adopted_django_entry_is_still_held_weakly(kind: str) -> None:
     """Django 6 entries hold their sender weakly; once adopted, its death must be noticed."""
     signal = eventbus.Signal()
-    log: list[str] = []
+    log: list[Call] = []
     general = make_receiver(kind, "general", log)
     specific = make_receiver(kind, "specific", log)
     sender = Sender()
@@ -351,7 +322,7 @@ def test_sender_of_an_adopted_django_entry_is_still_held_weakly(kind: str) -> No
     # A newcomer may reuse the dead sender's id: then it shares the every-sender plan.
     cache = signal.sender_receivers_cache
     assert cache.get(dead_id) in (None, cache.get(id(None)))
-    assert log.count("specific") == 1
+    assert names(log).count("specific") == 1
 
 
 @pytest.mark.parametrize("make_sender", [big_int, SlottedSender], ids=["int", "slots"])
@@ -362,7 +333,7 @@ def test_unweakrefable_senders_connect_send_and_disconnect(
     signal = eventbus.Signal()
     sender, other = make_sender(), make_sender()
     assert sender is not other
-    log: list[str] = []
+    log: list[Call] = []
     receiver = make_receiver(kind, "r", log)
 
     signal.connect(receiver, sender=sender)
@@ -377,7 +348,7 @@ def test_unweakrefable_senders_connect_send_and_disconnect(
     assert signal.disconnect(receiver, sender=sender) is True
     assert signal.send(sender) == []
     assert signal.has_listeners(sender) is False
-    assert log == ["r"]
+    assert names(log) == ["r"]
 
 
 # -- validation, whatever DEBUG says --------------------------------------------------------
@@ -463,7 +434,7 @@ def connect_via(via: str, signal: eventbus.Signal, receiver: Receiver, priority:
 @pytest.mark.parametrize("via", ["connect", "receiver", "connected_to"])
 def test_non_int_priority_is_a_type_error(priority: object, via: str) -> None:
     signal = eventbus.Signal()
-    receiver = make_receiver("sync", "r", [])
+    receiver = make_receiver("s", "r", [])
     bad = cast("int", priority)
 
     with pytest.raises(TypeError, match="priority"):
@@ -484,7 +455,7 @@ async def test_callable_object_with_async_call_is_awaited(method: str) -> None:
     receiver = AsyncCallable(log)
     signal.connect(receiver)
 
-    responses = await dispatch(signal, method, None)
+    responses = await send_from_async(signal, method, None)
 
     assert responses == [(receiver, "awaited")]
     assert log == ["awaited"]

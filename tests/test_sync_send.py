@@ -8,111 +8,25 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 
 import eventbus
-from eventbus import AsyncSendError, Signal, _hops, _walkers
-
-Receiver = Callable[..., Any]
-Results = list[tuple[Receiver, Any]]
-
-SYNC_METHODS = ["send", "send_robust"]
-
-
-class Call:
-    """What one receiver saw when it ran."""
-
-    def __init__(self, name: str, thread: int, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.name = name
-        self.thread = thread
-        self.loop = loop
-
-
-def make_receiver(kind: str, name: str, calls: list[Call]) -> Receiver:
-    """A sync ("s") or async ("a") receiver that records its thread and running loop."""
-    if kind == "s":
-
-        def sync_receiver(sender: object, **kwargs: object) -> str:
-            calls.append(Call(name, threading.get_ident(), None))
-            return name
-
-        return sync_receiver
-
-    async def async_receiver(sender: object, **kwargs: object) -> str:
-        calls.append(Call(name, threading.get_ident(), asyncio.get_running_loop()))
-        return name
-
-    return async_receiver
-
-
-def connect_layout(signal: Signal, layout: str, calls: list[Call]) -> list[Receiver]:
-    """Connect one receiver per letter of ``layout``, with descending priorities."""
-    receivers = [make_receiver(kind, f"{kind}{i}", calls) for i, kind in enumerate(layout)]
-    for position, receiver in enumerate(receivers):
-        signal.connect(receiver, weak=False, priority=len(receivers) - position)
-    return receivers
-
-
-def names(layout: str) -> list[str]:
-    """The names ``connect_layout`` gives, which are also the call order."""
-    return [f"{kind}{i}" for i, kind in enumerate(layout)]
+from eventbus import AsyncSendError, Signal
+from tests.helpers import (
+    SYNC_METHODS,
+    Call,
+    Receiver,
+    Results,
+    connect_layout,
+    layout_names,
+    make_receiver,
+    names,
+    send_from_sync,
+)
 
 
 def expected_results(receivers: list[Receiver], layout: str) -> Results:
-    return list(zip(receivers, names(layout), strict=True))
-
-
-def send(signal: Signal, method: str, sender: object = None) -> Results:
-    if method == "send":
-        return signal.send(sender)
-    return signal.send_robust(sender)
-
-
-def async_runs(layout: str) -> list[list[int]]:
-    """Indexes of each contiguous run of async receivers in ``layout``."""
-    runs: list[list[int]] = []
-    previous = ""
-    for index, kind in enumerate(layout):
-        if kind == "a":
-            if previous == "a":
-                runs[-1].append(index)
-            else:
-                runs.append([index])
-        previous = kind
-    return runs
-
-
-@pytest.fixture
-def loop_entries(monkeypatch: pytest.MonkeyPatch) -> list[Callable[..., Any]]:
-    """The coroutine functions passed to ``async_to_sync`` by eventbus's send, in order."""
-    entries: list[Callable[..., Any]] = []
-
-    def counting_async_to_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        entries.append(func)
-        return async_to_sync(func, *args, **kwargs)
-
-    monkeypatch.setattr(_hops, "async_to_sync", counting_async_to_sync)
-    return entries
-
-
-@pytest.fixture
-def hops_back(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], Any]]:
-    """The runs of sync receivers handed back to the calling thread from the event loop."""
-    hops: list[Callable[[], Any]] = []
-    real = _hops.to_thread
-
-    async def counting_to_thread(func: Callable[[], Any]) -> Any:
-        hops.append(func)
-        return await real(func)
-
-    monkeypatch.setattr(_walkers, "to_thread", counting_to_thread)
-    return hops
-
-
-def sync_runs_between_async(layout: str) -> int:
-    """How many runs of sync receivers lie between two async receivers of ``layout``."""
-    inner = layout.strip("s")
-    return len([run for run in inner.split("a") if run])
+    return list(zip(receivers, layout_names(layout), strict=True))
 
 
 @pytest.mark.parametrize("method", SYNC_METHODS)
@@ -135,7 +49,7 @@ def test_a_send_enters_the_event_loop_once_and_hands_sync_runs_back_to_its_threa
     entries: int,
     hops: int,
     loop_entries: list[Callable[..., Any]],
-    hops_back: list[Callable[[], Any]],
+    thread_hops: list[Callable[[], Any]],
 ) -> None:
     """Sync receivers before the first async one and after the last run inline, the rest
     in one event-loop entry that hands each sync run between async ones back to this thread."""
@@ -143,13 +57,13 @@ def test_a_send_enters_the_event_loop_once_and_hands_sync_runs_back_to_its_threa
     calls: list[Call] = []
     receivers = connect_layout(signal, layout, calls)
 
-    results = send(signal, method)
+    results = send_from_sync(signal, method)
 
     assert len(loop_entries) == entries
-    assert len(hops_back) == hops == sync_runs_between_async(layout)
+    assert len(thread_hops) == hops
     assert [r for r, _ in results] == receivers
-    assert [c.name for c in calls] == names(layout)
-    assert {c.thread for c in calls if c.loop is None} <= {threading.get_ident()}
+    assert names(calls) == layout_names(layout)
+    assert {c.thread for c in calls if c.name.startswith("s")} <= {threading.current_thread()}
 
 
 @pytest.mark.parametrize("method", SYNC_METHODS)
@@ -159,7 +73,7 @@ def test_the_async_receivers_of_one_send_share_one_running_loop(method: str, lay
     calls: list[Call] = []
     connect_layout(signal, layout, calls)
 
-    send(signal, method)
+    send_from_sync(signal, method)
 
     loops = [c.loop for c in calls if c.name.startswith("a")]
     assert loops[0] is not None
@@ -181,7 +95,7 @@ async def test_send_inside_an_event_loop_with_async_receivers_raises(
     connect_layout(signal, layout, calls)
 
     with pytest.raises(AsyncSendError, match=r"await signal\.asend\(") as excinfo:
-        send(signal, method)
+        send_from_sync(signal, method)
 
     assert isinstance(excinfo.value, RuntimeError)
     assert isinstance(excinfo.value, eventbus.EventbusError)
@@ -195,13 +109,13 @@ async def test_send_inside_an_event_loop_with_only_sync_receivers_runs_them(meth
     calls: list[Call] = []
     receivers = connect_layout(signal, "sss", calls)
 
-    results = send(signal, method)
+    results = send_from_sync(signal, method)
 
     assert results == [(receivers[0], "s0"), (receivers[1], "s1"), (receivers[2], "s2")]
     assert [(c.name, c.thread) for c in calls] == [
-        ("s0", threading.get_ident()),
-        ("s1", threading.get_ident()),
-        ("s2", threading.get_ident()),
+        ("s0", threading.current_thread()),
+        ("s1", threading.current_thread()),
+        ("s2", threading.current_thread()),
     ]
 
 
@@ -219,8 +133,8 @@ async def test_send_inside_an_event_loop_ignores_async_receivers_of_other_sender
     signal.connect(handler, weak=False)
     signal.connect(elsewhere, sender=other_sender, weak=False)
 
-    assert send(signal, method) == [(handler, "s0")]
-    assert [c.name for c in calls] == ["s0"]
+    assert send_from_sync(signal, method) == [(handler, "s0")]
+    assert names(calls) == ["s0"]
 
 
 # -- send() from a sync_to_async thread ---------------------------------------------
@@ -238,15 +152,15 @@ async def test_send_from_a_sync_to_async_thread_runs_async_receivers_on_the_oute
     calls: list[Call] = []
     receivers = connect_layout(signal, layout, calls)
     outer_loop = asyncio.get_running_loop()
-    loop_thread = threading.get_ident()
+    loop_thread = threading.current_thread()
 
-    def work() -> tuple[int, Results]:
-        return threading.get_ident(), send(signal, method)
+    def work() -> tuple[threading.Thread, Results]:
+        return threading.current_thread(), send_from_sync(signal, method)
 
     worker_thread, results = await sync_to_async(work, thread_sensitive=thread_sensitive)()
 
     assert worker_thread != loop_thread
     assert results == expected_results(receivers, layout)
-    assert [c.name for c in calls] == names(layout)
+    assert names(calls) == layout_names(layout)
     assert all(c.loop is outer_loop for c in calls if c.name.startswith("a"))
     assert all(c.thread == worker_thread for c in calls if c.name.startswith("s"))

@@ -17,6 +17,7 @@ from django.test import TestCase
 
 import eventbus
 from eventbus.testing import Capture, Sent, capture, muted
+from tests.helpers import KINDS, Call, Receiver, make_receiver, names
 from tests.testapp.models import Author, Gadget
 
 
@@ -46,13 +47,6 @@ def signal(request: pytest.FixtureRequest) -> django.dispatch.Signal:
     if backend == "trio" and not isinstance(signal, eventbus.Signal):
         pytest.skip("django.dispatch.Signal.asend() needs asyncio")
     return signal
-
-
-def recorder(calls: list[dict[str, Any]]) -> Callable[..., None]:
-    def record(**kwargs: Any) -> None:
-        calls.append(kwargs)
-
-    return record
 
 
 def own_methods(signal: object) -> set[str]:
@@ -101,10 +95,10 @@ def test_capture_with_a_sender_records_only_sends_from_that_very_object(
 def test_capture_records_sends_of_a_muted_signal_and_one_without_receivers(
     signal: django.dispatch.Signal,
 ) -> None:
-    called: list[dict[str, Any]] = []
+    called: list[Call] = []
     with capture(signal) as sent:
         signal.send(Shop, n=1)
-        signal.connect(recorder(called), weak=False)
+        signal.connect(make_receiver("s", "recorder", called), weak=False)
         with muted(signal):
             signal.send(Shop, n=2)
 
@@ -158,29 +152,15 @@ def test_capture_records_djangos_own_post_save(db: None) -> None:
 # -- capture(): nothing else changes --------------------------------------------------
 
 
-def ordered_receivers(signal: eventbus.Signal, seen: list[tuple[str, int]]) -> None:
-    def sync_receiver(name: str) -> Callable[..., str]:
-        def receive(**kwargs: Any) -> str:
-            seen.append((name, threading.get_ident()))
-            return name
-
-        return receive
-
-    def async_receiver(name: str) -> Callable[..., Any]:
-        async def receive(**kwargs: Any) -> str:
-            seen.append((name, threading.get_ident()))
-            return name
-
-        return receive
-
-    signal.connect(sync_receiver("low"), weak=False, priority=-5)
-    signal.connect(async_receiver("first"), weak=False, priority=10)
-    signal.connect(sync_receiver("second"), weak=False)
-    signal.connect(sync_receiver("third"), weak=False)
-    signal.connect(async_receiver("fourth"), weak=False)
+def ordered_receivers(signal: eventbus.Signal, seen: list[Call]) -> None:
+    signal.connect(make_receiver("s", "low", seen), weak=False, priority=-5)
+    signal.connect(make_receiver("a", "first", seen), weak=False, priority=10)
+    signal.connect(make_receiver("s", "second", seen), weak=False)
+    signal.connect(make_receiver("s", "third", seen), weak=False)
+    signal.connect(make_receiver("a", "fourth", seen), weak=False)
 
 
-def thread_pattern(seen: list[tuple[str, int]], calling_thread: int) -> list[tuple[str, str]]:
+def thread_pattern(seen: list[Call], calling_thread: threading.Thread) -> list[tuple[str, str]]:
     """Each receiver with "caller", or "hop N" for the Nth run of receivers off that thread.
 
     Consecutive receivers on one worker thread share a hop; which pool thread
@@ -188,25 +168,25 @@ def thread_pattern(seen: list[tuple[str, int]], calling_thread: int) -> list[tup
     """
     pattern = []
     hops = 0
-    previous: int | None = None
-    for name, ident in seen:
-        if ident == calling_thread:
-            pattern.append((name, "caller"))
+    previous: threading.Thread | None = None
+    for call in seen:
+        if call.thread is calling_thread:
+            pattern.append((call.name, "caller"))
         else:
-            if ident != previous:
+            if call.thread is not previous:
                 hops += 1
-            pattern.append((name, f"hop {hops}"))
-        previous = ident
+            pattern.append((call.name, f"hop {hops}"))
+        previous = call.thread
     return pattern
 
 
 def test_capture_keeps_the_receivers_their_order_and_responses_of_send() -> None:
     signal = eventbus.Signal()
-    plain: list[tuple[str, int]] = []
+    plain: list[Call] = []
     ordered_receivers(signal, plain)
     expected = signal.send(Shop, n=1)
 
-    captured: list[tuple[str, int]] = []
+    captured: list[Call] = []
     signal = eventbus.Signal()
     ordered_receivers(signal, captured)
     with capture(signal):
@@ -214,15 +194,15 @@ def test_capture_keeps_the_receivers_their_order_and_responses_of_send() -> None
 
     assert [r for _, r in responses] == [r for _, r in expected]
     assert [r for _, r in responses] == ["first", "second", "third", "fourth", "low"]
-    me = threading.get_ident()
+    me = threading.current_thread()
     assert thread_pattern(captured, me) == thread_pattern(plain, me)
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("method", ["asend", "asend_robust"])
 async def test_capture_adds_no_thread_hop_or_task_to_asend(method: str) -> None:
-    async def run(signal: eventbus.Signal) -> tuple[list[tuple[str, int]], list[object]]:
-        seen: list[tuple[str, int]] = []
+    async def run(signal: eventbus.Signal) -> tuple[list[Call], list[object]]:
+        seen: list[Call] = []
         tasks: list[object] = []
         ordered_receivers(signal, seen)
 
@@ -233,7 +213,7 @@ async def test_capture_adds_no_thread_hop_or_task_to_asend(method: str) -> None:
         await getattr(signal, method)(Shop, n=1)
         return seen, tasks
 
-    me = threading.get_ident()
+    me = threading.current_thread()
     this_task = anyio.get_current_task().id
     plain, plain_tasks = await run(eventbus.Signal())
     signal = eventbus.Signal()
@@ -242,7 +222,7 @@ async def test_capture_adds_no_thread_hop_or_task_to_asend(method: str) -> None:
 
     assert plain_tasks == captured_tasks == [this_task]
     assert thread_pattern(captured, me) == thread_pattern(plain, me)
-    assert [name for name, _ in captured] == ["first", "second", "third", "fourth", "low"]
+    assert names(captured) == ["first", "second", "third", "fourth", "low"]
     # The async receivers run on the calling thread; each run of sync ones is one hop.
     assert thread_pattern(captured, me) == [
         ("first", "caller"),
@@ -329,8 +309,8 @@ def test_a_send_method_patched_before_the_capture_is_restored(
 def test_a_send_method_patched_during_the_capture_is_left_to_its_patcher(
     signal: django.dispatch.Signal,
 ) -> None:
-    called: list[dict[str, Any]] = []
-    signal.connect(recorder(called), weak=False)
+    called: list[Call] = []
+    signal.connect(make_receiver("s", "recorder", called), weak=False)
     sent = capture(signal).start()
     with mock.patch.object(signal, "send", return_value=["patched"]) as patched:
         sent.stop()
@@ -619,15 +599,8 @@ def test_failure_messages_print_long_values_over_several_lines() -> None:
 # -- muted() --------------------------------------------------------------------------
 
 
-def make_receivers(signal: django.dispatch.Signal, called: list[str]) -> list[Callable[..., None]]:
-    def receiver(name: str) -> Callable[..., None]:
-        def receive(**kwargs: Any) -> None:
-            called.append(name)
-
-        receive.__qualname__ = name
-        return receive
-
-    receivers = [receiver(name) for name in ("a", "b", "c")]
+def make_receivers(signal: django.dispatch.Signal, called: list[Call]) -> list[Receiver]:
+    receivers = [make_receiver("s", name, called) for name in ("a", "b", "c")]
     if isinstance(signal, eventbus.Signal):
         signal.connect(receivers[0], weak=False, priority=-1)
         signal.connect(receivers[1], weak=False, priority=5)
@@ -641,10 +614,10 @@ def make_receivers(signal: django.dispatch.Signal, called: list[str]) -> list[Ca
 def test_muted_silences_the_receivers_and_restores_them_in_order(
     signal: django.dispatch.Signal,
 ) -> None:
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
     signal.send(Shop)
-    before = list(called)
+    before = names(called)
     receivers_before = list(signal.receivers)
     called.clear()
 
@@ -653,7 +626,7 @@ def test_muted_silences_the_receivers_and_restores_them_in_order(
     assert called == []
 
     signal.send(Shop)
-    assert called == before
+    assert names(called) == before
     assert list(signal.receivers) == receivers_before
 
 
@@ -671,7 +644,7 @@ def test_muted_keeps_eventbus_priorities() -> None:
 
 @pytest.mark.anyio
 async def test_muted_silences_async_sends_too(signal: django.dispatch.Signal) -> None:
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
     with muted(signal):
         assert await signal.asend(Shop) == []
@@ -681,7 +654,7 @@ async def test_muted_silences_async_sends_too(signal: django.dispatch.Signal) ->
 
 def test_a_cached_plain_django_signal_is_muted_too() -> None:
     signal = django.dispatch.Signal(use_caching=True)
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
     signal.send(Shop)  # fills the per-sender cache
     called.clear()
@@ -690,29 +663,29 @@ def test_a_cached_plain_django_signal_is_muted_too() -> None:
         signal.send(Shop)
     assert called == []
     signal.send(Shop)
-    assert called == ["a", "b", "c"]
+    assert names(called) == ["a", "b", "c"]
 
 
 def test_an_eventbus_receiver_connected_while_muted_stays_connected() -> None:
     signal = eventbus.Signal()
-    called: list[dict[str, Any]] = []
+    called: list[Call] = []
     with muted(signal):
-        signal.connect(recorder(called), weak=False)
+        signal.connect(make_receiver("s", "recorder", called), weak=False)
     signal.send(Shop)
     assert len(called) == 1
 
 
 def test_a_plain_django_receiver_connected_while_muted_is_dropped() -> None:
     signal = django.dispatch.Signal()
-    called: list[dict[str, Any]] = []
+    called: list[Call] = []
     with muted(signal):
-        signal.connect(recorder(called), weak=False)
+        signal.connect(make_receiver("s", "recorder", called), weak=False)
     signal.send(Shop)
     assert called == []
 
 
 def test_muted_takes_several_signals_and_restores_them_when_the_block_raises() -> None:
-    called: list[str] = []
+    called: list[Call] = []
     first, second = eventbus.Signal(), django.dispatch.Signal()
     make_receivers(first, called)
     make_receivers(second, called)
@@ -728,22 +701,22 @@ def test_muted_takes_several_signals_and_restores_them_when_the_block_raises() -
 
     first.send(Shop)
     second.send(Shop)
-    assert called == ["b", "c", "a", "a", "b", "c"]
+    assert names(called) == ["b", "c", "a", "a", "b", "c"]
 
 
 def test_muting_the_same_signal_twice_nests(signal: django.dispatch.Signal) -> None:
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
     with muted(signal, signal), muted(signal):
         signal.send(Shop)
     signal.send(Shop)
-    assert sorted(called) == ["a", "b", "c"]
+    assert sorted(names(called)) == ["a", "b", "c"]
 
 
 def test_muted_decorates_a_sync_function_and_mutes_each_call(
     signal: django.dispatch.Signal,
 ) -> None:
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
 
     @muted(signal)
@@ -755,14 +728,14 @@ def test_muted_decorates_a_sync_function_and_mutes_each_call(
     assert place_order.__name__ == "place_order"
     assert called == []
     signal.send(Shop)
-    assert sorted(called) == ["a", "b", "c"]
+    assert sorted(names(called)) == ["a", "b", "c"]
 
 
 @pytest.mark.anyio
 async def test_muted_decorates_an_async_function_for_the_whole_await(
     signal: django.dispatch.Signal,
 ) -> None:
-    called: list[str] = []
+    called: list[Call] = []
     make_receivers(signal, called)
 
     @muted(signal)
@@ -774,7 +747,7 @@ async def test_muted_decorates_an_async_function_for_the_whole_await(
     assert await place_order() == "placed"
     assert called == []
     await signal.asend(Shop)
-    assert sorted(called) == ["a", "b", "c"]
+    assert sorted(names(called)) == ["a", "b", "c"]
 
 
 def test_muted_refuses_to_decorate_a_class() -> None:
@@ -800,8 +773,8 @@ def test_one_muted_object_cannot_be_entered_twice_at_once() -> None:
 
 
 def test_muted_with_capture_asserts_a_send_without_running_receivers(db: None) -> None:
-    called: list[dict[str, Any]] = []
-    record = recorder(called)
+    called: list[Call] = []
+    record = make_receiver("s", "recorder", called)
     post_save.connect(record, sender=Author, weak=False)
     try:
         with muted(post_save), capture(post_save, sender=Author) as sent:
@@ -816,32 +789,20 @@ def test_muted_with_capture_asserts_a_send_without_running_receivers(db: None) -
 # -- after-commit receivers and Django's on_commit capture ----------------------------
 
 
-def after_commit_receiver(
-    signal: eventbus.Signal, kind: str, ran: list[dict[str, Any]]
-) -> Callable[..., Any]:
-    if kind == "sync":
-
-        def receiver(**kwargs: Any) -> str:
-            ran.append(kwargs)
-            return "ran"
-
-    else:
-
-        async def receiver(**kwargs: Any) -> str:  # type: ignore[misc]
-            ran.append(kwargs)
-            return "ran"
-
+def after_commit_receiver(signal: eventbus.Signal, kind: str, ran: list[Call]) -> Receiver:
+    """Connect a receiver of ``kind`` that runs after commit and records into ``ran``."""
+    receiver = make_receiver(kind, "after_commit", ran)
     signal.connect(receiver, weak=False, on_commit=True)
     return receiver
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_after_commit_receivers_run_when_pytest_django_executes_the_captured_callbacks(
     kind: str, django_capture_on_commit_callbacks: Any
 ) -> None:
     signal = eventbus.Signal()
-    ran: list[dict[str, Any]] = []
+    ran: list[Call] = []
     receiver = after_commit_receiver(signal, kind, ran)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -849,7 +810,7 @@ def test_after_commit_receivers_run_when_pytest_django_executes_the_captured_cal
         assert ran == []
 
     assert len(callbacks) == 1
-    assert [each["order_id"] for each in ran] == [1]
+    assert [call.kwargs["order_id"] for call in ran] == [1]
 
 
 @pytest.mark.django_db
@@ -857,15 +818,15 @@ def test_after_commit_receivers_do_not_run_when_the_callbacks_are_not_executed(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     signal = eventbus.Signal()
-    ran: list[dict[str, Any]] = []
-    after_commit_receiver(signal, "sync", ran)
+    ran: list[Call] = []
+    after_commit_receiver(signal, "s", ran)
 
     with django_capture_on_commit_callbacks() as callbacks:
         signal.send(Shop, order_id=1)
     assert ran == []
 
     callbacks[0]()
-    assert [each["order_id"] for each in ran] == [1]
+    assert [call.kwargs["order_id"] for call in ran] == [1]
 
 
 @pytest.mark.django_db
@@ -873,8 +834,8 @@ def test_a_captured_and_muted_after_commit_signal_records_the_send_but_defers_no
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     signal = eventbus.Signal()
-    ran: list[dict[str, Any]] = []
-    after_commit_receiver(signal, "sync", ran)
+    ran: list[Call] = []
+    after_commit_receiver(signal, "s", ran)
 
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
@@ -893,15 +854,15 @@ class AfterCommitInDjangoTestCase(TestCase):
 
     def test_after_commit_receivers_run_when_the_callbacks_are_executed(self) -> None:
         signal = eventbus.Signal()
-        ran: list[dict[str, Any]] = []
-        after_commit_receiver(signal, "sync", ran)
+        ran: list[Call] = []
+        after_commit_receiver(signal, "s", ran)
 
         with self.captureOnCommitCallbacks(execute=True) as callbacks, capture(signal) as sent:
             signal.send(Shop, order_id=1)
             assert ran == []
 
         assert len(callbacks) == 1
-        assert [each["order_id"] for each in ran] == [1]
+        assert [call.kwargs["order_id"] for call in ran] == [1]
         sent.assert_sent_once(sender=Shop, order_id=1)
 
 

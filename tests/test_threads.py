@@ -7,44 +7,14 @@ import itertools
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 import pytest
 
 import eventbus
+from tests.helpers import SENDS, Receiver, Results, Sender, send_from_sync
 
-Receiver = Callable[..., Any]
 Stamp = tuple[int, int]
-
-SENDS = [
-    pytest.param(("send", None), id="send"),
-    pytest.param(("send_robust", None), id="send_robust"),
-    pytest.param(("asend", "asyncio"), id="asend-asyncio"),
-    pytest.param(("asend", "trio"), id="asend-trio"),
-    pytest.param(("asend_robust", "asyncio"), id="asend_robust-asyncio"),
-    pytest.param(("asend_robust", "trio"), id="asend_robust-trio"),
-]
-
-
-class Sender:
-    """A weak-referenceable sender."""
-
-
-def dispatch(
-    signal: eventbus.Signal, how: tuple[str, str | None], sender: object = None
-) -> list[tuple[Receiver, Any]]:
-    """Send with ``how`` from synchronous code (no event loop on this thread)."""
-    method, backend = how
-    if backend is None:
-        result: list[tuple[Receiver, Any]] = getattr(signal, method)(sender=sender)
-        return result
-
-    async def main() -> list[tuple[Receiver, Any]]:
-        result: list[tuple[Receiver, Any]] = await getattr(signal, method)(sender=sender)
-        return result
-
-    return anyio.run(main, backend=backend)
 
 
 def stamped_receiver(stamp: Stamp, *, is_async: bool = False) -> Receiver:
@@ -252,7 +222,7 @@ def test_sync_and_async_sends_racing_with_connects_see_a_consistent_order() -> N
     bad: list[list[Stamp]] = []
     sends: list[int] = []
 
-    def check(sender: object, result: list[tuple[Receiver, Any]]) -> None:
+    def check(sender: object, result: Results) -> None:
         stamps: list[Stamp] = [response for _, response in result]
         if churn.inconsistent(sender, stamps):
             bad.append(stamps)
@@ -325,16 +295,16 @@ def test_connect_invalidates_the_cached_plan(how: tuple[str, str | None]) -> Non
         return "third"
 
     signal.connect(first)
-    assert [r for _, r in dispatch(signal, how, sender)] == ["first"]
+    assert [r for _, r in send_from_sync(signal, *how, sender)] == ["first"]
     assert signal.sender_receivers_cache != {}
 
     signal.connect(second, priority=1)
     assert signal.sender_receivers_cache == {}
-    assert [r for _, r in dispatch(signal, how, sender)] == ["second", "first"]
+    assert [r for _, r in send_from_sync(signal, *how, sender)] == ["second", "first"]
 
     signal.connect(third, sender=sender, priority=-1)
     assert signal.sender_receivers_cache == {}
-    assert [r for _, r in dispatch(signal, how, sender)] == ["second", "first", "third"]
+    assert [r for _, r in send_from_sync(signal, *how, sender)] == ["second", "first", "third"]
 
 
 @pytest.mark.parametrize("how", SENDS)
@@ -350,15 +320,15 @@ def test_disconnect_invalidates_the_cached_plan(how: tuple[str, str | None]) -> 
 
     signal.connect(first)
     signal.connect(second, sender=sender)
-    assert [r for _, r in dispatch(signal, how, sender)] == ["first", "second"]
+    assert [r for _, r in send_from_sync(signal, *how, sender)] == ["first", "second"]
 
     assert signal.disconnect(second, sender=sender)
     assert signal.sender_receivers_cache == {}
-    assert [r for _, r in dispatch(signal, how, sender)] == ["first"]
+    assert [r for _, r in send_from_sync(signal, *how, sender)] == ["first"]
 
     assert signal.disconnect(first)
     assert signal.sender_receivers_cache == {}
-    assert dispatch(signal, how, sender) == []
+    assert send_from_sync(signal, *how, sender) == []
 
 
 @pytest.mark.parametrize("how", SENDS)
@@ -379,14 +349,14 @@ def test_garbage_collected_weak_receiver_invalidates_the_cached_plan(
     doomed = make_doomed()
     signal.connect(kept)
     signal.connect(doomed, priority=1)
-    assert [r for _, r in dispatch(signal, how)] == ["doomed", "kept"]
+    assert [r for _, r in send_from_sync(signal, *how)] == ["doomed", "kept"]
     assert signal.sender_receivers_cache != {}
 
     del doomed
     gc.collect()
 
     assert signal.sender_receivers_cache == {}
-    assert [r for _, r in dispatch(signal, how)] == ["kept"]
+    assert [r for _, r in send_from_sync(signal, *how)] == ["kept"]
     assert [info.receiver for info in signal.receivers_for(None)] == [kept]
 
 
@@ -429,14 +399,14 @@ def test_cache_stays_bounded_with_senders_that_have_no_receivers_of_their_own(
 
     signal.connect(everyone)
     signal.connect(specific, sender=specific_sender)
-    assert [r for _, r in dispatch(signal, how, specific_sender)] == ["everyone", "specific"]
+    assert [r for _, r in send_from_sync(signal, *how, specific_sender)] == ["everyone", "specific"]
 
     senders = [object() for _ in range(eventbus._registry.SENDER_CACHE_LIMIT + 500)]
     if how[1] is None:
         results = [getattr(signal, how[0])(sender=sender) for sender in senders]
     else:
 
-        async def main() -> list[list[tuple[Receiver, Any]]]:
+        async def main() -> list[Results]:
             method = getattr(signal, how[0])
             return [await method(sender=sender) for sender in senders]
 
@@ -445,7 +415,7 @@ def test_cache_stays_bounded_with_senders_that_have_no_receivers_of_their_own(
     assert all(result == [(everyone, "everyone")] for result in results)
     assert len(signal.sender_receivers_cache) <= eventbus._registry.SENDER_CACHE_LIMIT
     # The sender with receivers of its own still reaches them after the cache started over.
-    assert [r for _, r in dispatch(signal, how, specific_sender)] == ["everyone", "specific"]
+    assert [r for _, r in send_from_sync(signal, *how, specific_sender)] == ["everyone", "specific"]
 
 
 def test_a_sender_without_receivers_of_its_own_is_cached_after_its_first_send() -> None:
@@ -469,8 +439,8 @@ def test_signal_without_receivers_sends_nothing_and_builds_no_plan(
 ) -> None:
     signal = eventbus.Signal()
 
-    assert dispatch(signal, how) == []
-    assert dispatch(signal, how, Sender()) == []
+    assert send_from_sync(signal, *how) == []
+    assert send_from_sync(signal, *how, Sender()) == []
 
     assert signal.sender_receivers_cache == {}
     assert not signal.has_listeners()
@@ -488,10 +458,10 @@ def test_signal_whose_receivers_were_all_disconnected_builds_no_plan(
         return "recv"
 
     signal.connect(recv)
-    assert dispatch(signal, how) == [(recv, "recv")]
+    assert send_from_sync(signal, *how) == [(recv, "recv")]
     signal.disconnect(recv)
 
-    assert dispatch(signal, how) == []
+    assert send_from_sync(signal, *how) == []
     assert signal.sender_receivers_cache == {}
     assert not signal.has_listeners()
 

@@ -15,26 +15,23 @@ from django.test.utils import override_settings
 from pytest_django import DjangoAssertNumQueries
 
 from eventbus import _tracking, signals
+from tests.helpers import Call, make_receiver
 from tests.testapp.models import Author, Book, Stock, TrackedItem, TrackedItemProxy
 
-Saves = list[tuple[Any, dict[str, Any]]]
+Saves = list[Call]
 
 
 @pytest.fixture
 def saves() -> Iterator[Saves]:
-    """Every bus post_save of every model, with its kwargs."""
+    """Every bus post_save of every model, with its sender and kwargs."""
     seen: Saves = []
-
-    def receive(sender: Any, **kwargs: Any) -> None:
-        seen.append((sender, kwargs))
-
-    with signals.post_save.connected_to(receive):
+    with signals.post_save.connected_to(make_receiver("s", "saves", seen)):
         yield seen
 
 
 @pytest.fixture
 def changes(saves: Saves) -> Callable[[], list[dict[str, Any]]]:
-    return lambda: [kw["changes"] for sender, kw in saves if "changes" in kw]
+    return lambda: [call.kwargs["changes"] for call in saves if "changes" in call.kwargs]
 
 
 # -- what changes= holds ------------------------------------------------------------------
@@ -323,7 +320,7 @@ def test_copies_of_an_instance_track_their_own_saves(
 def test_models_that_are_not_tracked_get_no_changes_kwarg(saves: Saves) -> None:
     Author.objects.create(name="Ann")
 
-    assert "changes" not in saves[0][1]
+    assert "changes" not in saves[0].kwargs
 
 
 def test_only_tracked_models_have_a_django_post_init_connection() -> None:
@@ -339,8 +336,8 @@ def test_proxies_of_a_tracked_model_are_tracked_under_their_own_sender(saves: Sa
     item.price = 2
     item.save()
 
-    assert saves[-1][0] is TrackedItemProxy
-    assert saves[-1][1]["changes"] == {"price": (1, 2)}
+    assert saves[-1].sender is TrackedItemProxy
+    assert saves[-1].kwargs["changes"] == {"price": (1, 2)}
 
 
 @pytest.mark.django_db
@@ -354,8 +351,8 @@ def test_a_tracked_save_is_relayed_once_to_model_and_catch_all_receivers(saves: 
         TrackedItem.objects.create(name="lamp")
 
     assert len(per_model) == 1
-    assert [sender for sender, _ in saves] == [TrackedItem]
-    assert saves[0][1]["changes"] == per_model[0]
+    assert [call.sender for call in saves] == [TrackedItem]
+    assert saves[0].kwargs["changes"] == per_model[0]
 
 
 @pytest.mark.django_db
@@ -363,9 +360,9 @@ def test_tracked_saves_carry_every_kwarg_django_sends(saves: Saves) -> None:
     item = TrackedItem.objects.create(name="lamp")
     item.save(update_fields=["name"])
 
-    kwargs = saves[-1][1]
+    kwargs = saves[-1].kwargs
+    assert saves[-1].signal is signals.post_save
     assert set(kwargs) == {
-        "signal",
         "instance",
         "created",
         "update_fields",
@@ -389,7 +386,7 @@ def test_reinstalling_without_tracking_stops_it(
     assert not django_signals.post_init.has_listeners(TrackedItem)
     TrackedItem.objects.create(name="lamp")
 
-    assert "changes" not in saves[-1][1]
+    assert "changes" not in saves[-1].kwargs
 
 
 # -- configuration errors -------------------------------------------------------------------

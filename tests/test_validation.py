@@ -46,7 +46,7 @@ def test_a_receiver_that_is_not_callable_gets_djangos_sentence_first() -> None:
     assert "orders" in message
 
 
-@pytest.mark.parametrize("bad", [no_kwargs, max, operator.itemgetter(1)])
+@pytest.mark.parametrize("bad", [no_kwargs, max, dict, operator.itemgetter(1)])
 def test_a_receiver_without_kwargs_gets_djangos_sentence_first(bad: Receiver) -> None:
     """Including callables whose signature cannot be read, as Django refuses under DEBUG."""
     signal = Signal(name="orders")
@@ -58,6 +58,14 @@ def test_a_receiver_without_kwargs_gets_djangos_sentence_first(bad: Receiver) ->
         "Signal receivers must accept keyword arguments (**kwargs). "
     )
     assert "orders" in str(excinfo.value)
+    assert not signal.has_listeners()
+
+
+def test_a_receiver_whose_signature_cannot_be_read_is_refused_saying_so() -> None:
+    """``max`` has no signature inspect can read: nothing could check it takes **kwargs."""
+    signal = Signal(name="orders")
+    with pytest.raises(ValueError, match=r"signature of .*max.* cannot be read"):
+        signal.connect(max, weak=False)
     assert not signal.has_listeners()
 
 
