@@ -108,6 +108,11 @@ class Plan:
                 tuple(g) for _, g in itertools.groupby(records, operator.attrgetter("priority"))
             )
             self.steps: tuple[Step, ...] = _merge(_tier_step(tier) for tier in tiers)
+        elif len(kinds := {_kind(r) for r in records}) == 1:
+            # One kind throughout (the common case): one step sharing the records
+            # tuple, so a plan costs no memory per receiver beyond its loop tuple.
+            kind = kinds.pop()
+            self.steps = ((Run.SYNC if kind is None else kind, records),)
         else:
             self.steps = _merge((_kind(r), (r,)) for r in records)
         needs_loop = [i for i, (kind, _) in enumerate(self.steps) if kind is not Run.SYNC]
