@@ -132,14 +132,16 @@ def test_a_failing_after_commit_receiver_is_logged_and_does_not_stop_the_others(
     assert str(record.exc_info[1]) == "first failed"
 
 
+@pytest.mark.parametrize("method", SEND_METHODS)
+@pytest.mark.parametrize("kind", ["s", "a"], ids=["sync", "async"])
 def test_a_failure_outside_a_transaction_is_returned_not_raised(
-    caplog: pytest.LogCaptureFixture,
+    method: str, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     signal, log = Signal(), list[Call]()
-    failing = make_receiver("s", "failing", log, raises=RuntimeError("failing failed"))
+    failing = make_receiver(kind, "failing", log, raises=RuntimeError("failing failed"))
     signal.connect(failing, on_commit=True)
     with caplog.at_level(logging.ERROR, logger="eventbus"):
-        [(receiver, response)] = signal.send(sender=None)
+        [(receiver, response)] = send_from_sync(signal, method, backend="async_to_sync")
     assert receiver is failing
     assert isinstance(response, RuntimeError)
     assert caplog.records[0].exc_info is not None
