@@ -34,12 +34,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import django.dispatch
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from . import _tracking
 from ._compat import django_entry, entry_sender_key
 from ._identity import NONE_ID, ObjectId, make_id
 from ._model_signal import ModelSignal
+from ._remote import remote_signals
 
 __all__ = ["BridgedSignal"]
 
@@ -60,6 +61,8 @@ class BridgedSignal(ModelSignal):
         self.django_signal = django_signal
         self._bridged = False
         self._tracked: frozenset[int] = frozenset()
+        #: Lower-cased ``REMOTE_MODELS`` labels once the app configured them.
+        self._remote_labels: frozenset[str] | None = None
         #: Django-side relay connections: sender identity -> weak reference to
         #: the sender (``None`` for the catch-all relay).
         self._relays: dict[ObjectId, weakref.ref[Any] | None] = {}
@@ -67,12 +70,49 @@ class BridgedSignal(ModelSignal):
         # One uid for every relay of this signal: Django keys connections by
         # (dispatch_uid, sender), so each (bus signal, model) pair is one key.
         self._uid = ("eventbus.bridge", name, id(self))
+        # Remote for the models in EVENTBUS["REMOTE_MODELS"]; the node decides which.
+        self.to_wire = _model_signal_to_wire
+        remote_signals.register(self.remote_name, self)
 
-    def configure(self, *, bridged: bool, tracked: Iterable[type[Model]] = ()) -> None:
-        """Turn relaying on or off; ``tracked`` models are relayed by change tracking instead."""
+    @property
+    def remote_name(self) -> str:
+        """The wire name of this bus model signal: ``eventbus.signals.<name>``."""
+        return f"eventbus.signals.{self.name}"
+
+    def _check_broadcast(self, sender: object) -> None:
+        """Broadcast receivers and remote subscriptions: only for ``REMOTE_MODELS`` models."""
+        from .conf import get_settings, model_label  # noqa: PLC0415 - settings are read late
+
+        # Before the app is ready (a module-level @receiver), the settings say.
+        remote = self._remote_labels
+        if remote is None:
+            remote = frozenset(label.lower() for label in get_settings().remote_models)
+        remote_models = sorted(remote)
+        if sender is None and remote:
+            return
+        label = model_label(sender)
+        if label is not None and label.lower() in remote:
+            return
+        raise ValueError(
+            f"eventbus.signals.{self.name} goes on the wire only for the models in "
+            f'EVENTBUS["REMOTE_MODELS"] (now {remote_models}), and {sender!r} is not one: '
+            f'add its "app_label.ModelName" there to use delivery="broadcast" or '
+            "subscribe(remote=True) for it."
+        )
+
+    def configure(
+        self,
+        *,
+        bridged: bool,
+        tracked: Iterable[type[Model]] = (),
+        remote_models: Iterable[str] = (),
+    ) -> None:
+        """Turn relaying on or off; ``tracked`` models are relayed by change tracking instead;
+        ``remote_models`` (labels) may have broadcast receivers and remote subscriptions."""
         with self._bridge_lock:
             self._bridged = bridged
             self._tracked = frozenset(id(model) for model in tracked)
+            self._remote_labels = frozenset(label.lower() for label in remote_models)
         self._reconcile()
 
     def _listeners_changed(self) -> None:
@@ -149,3 +189,16 @@ class BridgedSignal(ModelSignal):
                 changes=changes,
                 **named,
             )
+
+
+def _model_signal_to_wire(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a bus model signal's arguments become on the wire.
+
+    ``origin`` (``pre_delete``/``post_delete``) is the model instance or the
+    ``QuerySet`` that ``delete()`` was called on; a queryset cannot travel and
+    arrives as its model class.
+    """
+    origin = kwargs.get("origin")
+    if isinstance(origin, QuerySet):
+        kwargs["origin"] = origin.model
+    return kwargs

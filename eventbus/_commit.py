@@ -32,6 +32,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any, Final
 
 from asgiref.sync import async_to_sync
@@ -119,6 +120,34 @@ def schedule(call: Call, record: Record, receiver: Receiver) -> Any:
         f"run: database {alias!r} is in manual transaction mode (autocommit off, no atomic "
         "block), where Django cannot tell when the transaction commits. Send inside "
         "transaction.atomic(), or turn autocommit back on."
+    )
+    logger.error("%s", refusal)
+    return refusal
+
+
+def when_committed(alias: str, run: Callable[[], None], what: str) -> Any:
+    """Run ``run`` after the commit of ``alias``'s transaction, or now: the after-commit rules.
+
+    For work that is not a receiver (publishing an event). Must be called from
+    sync code, on the thread that owns the transaction. Returns
+    ``AFTER_COMMIT`` when registered with ``on_commit``, ``RUN_NOW`` when no
+    transaction is open (``run`` was *not* called: the caller runs it, where
+    it wants), or the ``TransactionManagementError`` it logged in manual
+    transaction mode (``what`` names the work in that message).
+    """
+    from django.db import connections, transaction  # noqa: PLC0415 - see the module docstring
+    from django.db.transaction import TransactionManagementError  # noqa: PLC0415
+
+    connection = connections[alias]
+    if connection.in_atomic_block:
+        transaction.on_commit(run, using=alias)
+        return AFTER_COMMIT
+    if connection.connection is None or connection.autocommit:
+        return RUN_NOW
+    refusal = TransactionManagementError(
+        f"{what} did not happen: database {alias!r} is in manual transaction mode (autocommit "
+        "off, no atomic block), where Django cannot tell when the transaction commits. Send "
+        "inside transaction.atomic(), or turn autocommit back on."
     )
     logger.error("%s", refusal)
     return refusal

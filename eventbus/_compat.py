@@ -208,4 +208,5 @@ def _rebound(record: Record, on_dead: Callable[[Any], None]) -> Record | None:
         once=record.once is not None,
         on_commit=record.on_commit,
         dispatch_uid=record.dispatch_uid,
+        broadcast=record.broadcast,
     )

@@ -59,6 +59,7 @@ class ReceiverRow:
     weak: bool
     dispatch_uid: Hashable | None
     sender: str | None
+    delivery: str = "local"
 
     @property
     def location(self) -> str:
@@ -81,6 +82,7 @@ class ReceiverRow:
             "weak": self.weak,
             "dispatch_uid": uid if uid is None or isinstance(uid, str) else repr(uid),
             "sender": self.sender,
+            "delivery": self.delivery,
         }
 
 
@@ -269,6 +271,7 @@ def _eventbus_row(position: int, each: ReceiverInfo, labels: dict[ObjectId, str]
         weak=each.weak,
         dispatch_uid=each.dispatch_uid,
         sender=None if each.sender_id is None else _label(each.sender, each.sender_id, labels),
+        delivery=each.delivery,
     )
 
 

@@ -57,6 +57,7 @@ class ModelSignal(Signal):
         priority: int = 0,
         once: bool = False,
         on_commit: bool | str = False,
+        delivery: str = "local",
     ) -> None:
         """Connect ``receiver``; ``sender`` may be an ``"app_label.ModelName"`` string.
 
@@ -74,6 +75,7 @@ class ModelSignal(Signal):
             on_commit,
             stacklevel=3,
             apps=apps,
+            delivery=delivery,
         )
 
     def _connect(
@@ -88,10 +90,11 @@ class ModelSignal(Signal):
         *,
         stacklevel: int,
         apps: Apps | None = None,
+        delivery: str = "local",
     ) -> Record | None:
         if isinstance(sender, str):
             lazy = self._lazily(
-                receiver, sender, apps, weak, dispatch_uid, priority, once, on_commit
+                receiver, sender, apps, delivery, weak, dispatch_uid, priority, once, on_commit
             )
             if lazy is not None:
                 return None
@@ -107,6 +110,7 @@ class ModelSignal(Signal):
             once,
             on_commit,
             stacklevel=stacklevel + 1,
+            delivery=delivery,
         )
 
     def _lazily(
@@ -114,6 +118,7 @@ class ModelSignal(Signal):
         receiver: Callable[..., Any],
         reference: str,
         apps: Apps | None,
+        delivery: str,
         *options: Any,
     ) -> _LazyConnection | None:
         """Schedule the connection if ``reference`` names a model not registered yet.
@@ -134,10 +139,13 @@ class ModelSignal(Signal):
             priority=priority,
             once=once,
             on_commit=on_commit,
+            delivery=delivery,
         )
+        if delivery == "broadcast":
+            self._check_broadcast(reference)
         if weak:
             check_weakly_referenceable(receiver)
-        pending = _LazyConnection(self, receiver, options, registry, key)
+        pending = _LazyConnection(self, receiver, options, delivery, registry, key)
         registry.lazy_model_operation(pending, key)
         return pending
 
@@ -156,6 +164,7 @@ class ModelSignal(Signal):
         dispatch_uid: Hashable | None = None,
         once: bool = False,
         on_commit: bool | str = False,
+        delivery: str = "local",
         apps: Apps | None = None,
     ) -> Iterator[F]:
         """``Signal.connected_to()``; ``sender`` may be a model not registered yet.
@@ -167,7 +176,7 @@ class ModelSignal(Signal):
         pending = None
         if isinstance(sender, str):
             pending = self._lazily(
-                receiver, sender, apps, weak, dispatch_uid, priority, once, on_commit
+                receiver, sender, apps, delivery, weak, dispatch_uid, priority, once, on_commit
             )
             if pending is None:
                 sender = _registered(_registry(apps), sender)
@@ -180,6 +189,7 @@ class ModelSignal(Signal):
                 dispatch_uid=dispatch_uid,
                 once=once,
                 on_commit=on_commit,
+                delivery=delivery,
             ):
                 yield receiver
             return
@@ -220,6 +230,7 @@ class ModelSignal(Signal):
         *,
         maxsize: int = DEFAULT_MAXSIZE,
         overflow: Overflow | str = Overflow.DROP_OLDEST,
+        remote: bool = False,
     ) -> Subscription:
         """Like ``Signal.subscribe()``; ``sender`` may be an ``"app_label.ModelName"`` string.
 
@@ -236,7 +247,7 @@ class ModelSignal(Signal):
                     "INSTALLED_APPS, or pass the model class."
                 )
             sender = model
-        return super().subscribe(sender, maxsize=maxsize, overflow=overflow)
+        return super().subscribe(sender, maxsize=maxsize, overflow=overflow, remote=remote)
 
 
 class _LazyConnection:
@@ -254,6 +265,7 @@ class _LazyConnection:
         signal: ModelSignal,
         receiver: Callable[..., Any],
         options: tuple[Any, ...],
+        delivery: str,
         apps: Apps,
         key: tuple[str, str],
     ) -> None:
@@ -262,6 +274,7 @@ class _LazyConnection:
         self.keywords: dict[str, Any] = {}
         self._signal: ModelSignal | None = signal
         self._options = options
+        self._delivery = delivery
         self._apps = apps
         self._key = key
         self._record: Record | None = None
@@ -270,7 +283,9 @@ class _LazyConnection:
         signal = self._signal
         if signal is None:
             return  # cancelled
-        self._record = Signal._connect(signal, self.args[0], model, *self._options, stacklevel=2)
+        self._record = Signal._connect(
+            signal, self.args[0], model, *self._options, stacklevel=2, delivery=self._delivery
+        )
 
     def cancel(self) -> None:
         """Undo the connection, or make sure it never happens; keep no reference to anything."""

@@ -32,15 +32,21 @@ __all__ = ["ReceiverInfo"]
 class Options:
     """The options few receivers use, kept off ``Record`` to keep records small."""
 
-    __slots__ = ("dispatch_uid", "on_commit", "once")
+    __slots__ = ("broadcast", "dispatch_uid", "on_commit", "once")
 
     def __init__(
-        self, once: threading.Lock | None, on_commit: bool | str, dispatch_uid: Hashable | None
+        self,
+        once: threading.Lock | None,
+        on_commit: bool | str,
+        dispatch_uid: Hashable | None,
+        broadcast: bool = False,
     ) -> None:
         #: Claimed (never released) by the one call a ``once=True`` receiver gets.
         self.once = once
         self.on_commit = on_commit
         self.dispatch_uid = dispatch_uid
+        #: ``delivery="broadcast"``: runs on events from the wire, never on local sends.
+        self.broadcast = broadcast
 
 
 class Record:
@@ -86,6 +92,7 @@ class Record:
         once: bool = False,
         on_commit: bool | str = False,
         dispatch_uid: Hashable | None = None,
+        broadcast: bool = False,
     ) -> None:
         # Kept as two slots: a catch-all receiver is indexed by ``lookup``
         # alone, with no tuple to pay for.
@@ -96,8 +103,8 @@ class Record:
         self.sender_ref = sender_ref
         self.priority = priority
         self.options = (
-            Options(threading.Lock() if once else None, on_commit, dispatch_uid)
-            if once or on_commit is not False or dispatch_uid is not None
+            Options(threading.Lock() if once else None, on_commit, dispatch_uid, broadcast)
+            if once or on_commit is not False or dispatch_uid is not None or broadcast
             else None
         )
 
@@ -122,6 +129,11 @@ class Record:
     @property
     def dispatch_uid(self) -> Hashable | None:
         return None if self.options is None else self.options.dispatch_uid
+
+    @property
+    def broadcast(self) -> bool:
+        """Whether it is a ``delivery="broadcast"`` receiver."""
+        return self.options is not None and self.options.broadcast
 
     @property
     def plain(self) -> bool:
@@ -182,6 +194,7 @@ def build_record(
     once: bool,
     on_commit: bool | str,
     on_dead: Callable[[Any], None],
+    broadcast: bool = False,
 ) -> Record:
     """Make the record for a validated ``connect()`` call.
 
@@ -206,6 +219,7 @@ def build_record(
         once=once,
         on_commit=on_commit,
         dispatch_uid=dispatch_uid or None,
+        broadcast=broadcast,
     )
 
 
@@ -230,6 +244,9 @@ class ReceiverInfo:
         module: Module where the receiver is defined.
         qualname: Qualified name of the receiver in that module.
         lineno: First line of its code, when it has Python code.
+        delivery: ``"local"`` (runs in the sending process, in the send) or
+            ``"broadcast"`` (runs in every listening process, on events from
+            the wire).
     """
 
     receiver: Receiver
@@ -244,6 +261,7 @@ class ReceiverInfo:
     module: str
     qualname: str
     lineno: int | None
+    delivery: str = "local"
 
     @property
     def name(self) -> str:
@@ -268,4 +286,5 @@ def info(record: Record, receiver: Receiver) -> ReceiverInfo:
         module=module,
         qualname=qualname,
         lineno=lineno,
+        delivery="broadcast" if record.broadcast else "local",
     )

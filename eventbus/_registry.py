@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import threading
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._identity import NONE_ID, LookupKey, ObjectId, make_id
@@ -48,11 +48,16 @@ SENDER_CACHE_LIMIT = 1024
 
 
 class Tap(Protocol):
-    """Something that sees every send of a signal without being a receiver.
+    """Something that sees sends of a signal without being a receiver.
 
     ``sender_key`` is ``id(sender)`` for a tap on one sender, ``None`` for
-    every sender. ``deliver`` is called at the start of each matching send,
-    on the sender's thread; it must not block.
+    every sender. A *local* tap (``remote`` false) sees this process's sends:
+    ``deliver(event, from_sync)`` is called at the start of each matching send,
+    on the sender's thread, and must not block; from an async send
+    (``from_sync`` false) it may return an awaitable, which the send awaits
+    before its receivers run. A *remote* tap sees the events that arrive from
+    other processes (and this one) over the wire instead. Only local taps count
+    as listeners.
     """
 
     @property
@@ -61,7 +66,10 @@ class Tap(Protocol):
     @property
     def sender(self) -> Any: ...
 
-    def deliver(self, event: Any) -> None: ...
+    @property
+    def remote(self) -> bool: ...
+
+    def deliver(self, event: Any, from_sync: bool) -> Awaitable[None] | None: ...
 
 
 def _rank(record: Record) -> int:
@@ -203,9 +211,9 @@ class Registry(Generic[P]):
         return [tap for ref in tuple(self.taps) if (tap := ref()) is not None]
 
     def tapped(self, sender: Any) -> bool:
-        """Whether a live tap sees sends to ``sender``."""
+        """Whether a live local tap sees sends to ``sender``."""
         key = id(sender)
-        return any(tap.sender_key in (None, key) for tap in self.live_taps())
+        return any(tap.sender_key in (None, key) and not tap.remote for tap in self.live_taps())
 
     # -- reading --------------------------------------------------------------------
 
@@ -265,6 +273,8 @@ class Registry(Generic[P]):
         every = False
         found: dict[int, Any] = {}
         for tap in self.live_taps():
+            if tap.remote:
+                continue
             if tap.sender_key is None:
                 every = True
             else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from ._identity import Receiver, describe, make_id, signal_name
 from ._plan import EMPTY_PLAN, Plan
 from ._records import ReceiverInfo, Record, build_record, check_weakly_referenceable, info
 from ._registry import Registry, Tap
+from ._remote import remote_signals
 from ._subscription import DEFAULT_MAXSIZE, Overflow, Subscription, make_event
 from ._validation import check_options, check_receiver, check_signal_arguments, signals_of
 from ._walkers import asend_steps, send_steps
@@ -75,21 +76,41 @@ class Signal(django.dispatch.Signal):
         concurrent: Run equal-priority receivers concurrently (see above). It
             may be changed later; sends that start afterwards follow the new value.
         name: A name for messages, checks and ``repr()``, e.g. ``"shop.order_placed"``.
+        remote: Its sends also go on the wire, under ``name``, to every process
+            of the project (see the *Across processes* guide): they reach the
+            ``delivery="broadcast"`` receivers and the ``subscribe(remote=True)``
+            subscriptions of every process. Needs ``name``, unique in the project.
+        to_wire: With ``remote``, a function that turns a send's keyword
+            arguments (a dict) into ones the wire carries; ``from_wire`` turns
+            them back in the receiving process.
 
     Raises:
-        TypeError: ``concurrent`` is not a bool, or ``name`` is not a
-            non-empty string or ``None``.
+        TypeError: ``concurrent`` or ``remote`` is not a bool, ``name`` is not
+            a non-empty string or ``None``, a hook is not callable.
+        ValueError: ``remote=True`` without a ``name``, or a hook without ``remote``.
     """
 
     def __init__(
-        self, use_caching: bool = False, *, concurrent: bool = False, name: str | None = None
+        self,
+        use_caching: bool = False,
+        *,
+        concurrent: bool = False,
+        name: str | None = None,
+        remote: bool = False,
+        to_wire: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        from_wire: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         # Django's __init__ is not called: it assigns a plain ``receivers`` list,
         # which here is a view onto the registry's ordered records. Every
         # attribute it sets exists here too (``_dead_receivers`` is a property).
-        check_signal_arguments(concurrent=concurrent, name=name)
+        check_signal_arguments(
+            concurrent=concurrent, name=name, remote=remote, hooks=(to_wire, from_wire)
+        )
         self.use_caching = use_caching
         self.name = name
+        self.remote = remote
+        self.to_wire = to_wire
+        self.from_wire = from_wire
         self._concurrent = concurrent
         self._registry: Registry[Plan] = Registry(
             self._build_plan, EMPTY_PLAN, self._listeners_changed
@@ -103,6 +124,8 @@ class Signal(django.dispatch.Signal):
         # them in place): no receivers and no taps is one attribute test each.
         self._records = self._registry.records
         self._taps = self._registry.taps
+        if remote and name is not None:
+            remote_signals.register(name, self)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,16 +159,35 @@ class Signal(django.dispatch.Signal):
     def _dead_receivers(self, value: bool) -> None:
         self._registry.dead = value
 
+    @property
+    def remote_name(self) -> str | None:
+        """The name other processes know this signal by on the wire (``None``: not remote)."""
+        return self.name if self.remote else None
+
     def _build_plan(self, records: tuple[Record, ...]) -> Plan:
-        return Plan(records, self._concurrent)
+        # Broadcast receivers never run in a local send: only on events from the wire.
+        local = tuple(r for r in records if not r.broadcast)
+        return Plan(local if len(local) != len(records) else records, self._concurrent)
 
     def _listeners_changed(self) -> None:
         """Called after a receiver or tap was connected or disconnected, without the lock.
 
         A hook for subclasses (the model-signal bridge uses it to connect to
-        Django only for the models that have receivers). Receivers dropped by
-        garbage collection are noticed lazily, at the next change or send.
+        Django only for the models that have receivers); a remote signal tells
+        the process's node. Receivers dropped by garbage collection are noticed
+        lazily, at the next change or send.
         """
+        if self.remote_name is not None:
+            remote_signals.changed(self)
+
+    def _check_broadcast(self, sender: object) -> None:
+        """Refuse ``delivery="broadcast"`` / ``subscribe(remote=True)`` where nothing is remote."""
+        if not self.remote:
+            raise ValueError(
+                f"{signal_name(self)} is not a remote signal, so nothing reaches it from other "
+                "processes: create it with Signal(name=..., remote=True) to use "
+                "delivery='broadcast' or subscribe(remote=True)."
+            )
 
     # -- connecting ---------------------------------------------------------------
 
@@ -159,6 +201,7 @@ class Signal(django.dispatch.Signal):
         priority: int = 0,
         once: bool = False,
         on_commit: bool | str = False,
+        delivery: str = "local",
     ) -> None:
         """Connect ``receiver`` to this signal.
 
@@ -183,6 +226,11 @@ class Signal(django.dispatch.Signal):
                 once outside a transaction. Its failures are logged, never
                 raised. The send reports ``eventbus.AFTER_COMMIT`` as its response
                 until it has run. See the *After-commit receivers* guide.
+            delivery: ``"local"`` (the default): the receiver runs in the sending
+                process, in the send. ``"broadcast"`` (remote signals only): it
+                runs once in every process that has it connected, the sender's
+                included, when the event arrives over the wire, and its result
+                is not returned to the sender. See the *Across processes* guide.
 
         Connecting an already-connected receiver (same receiver or
         ``dispatch_uid``, same sender) changes nothing and keeps its first
@@ -194,10 +242,21 @@ class Signal(django.dispatch.Signal):
                 is not an ``int``; ``once`` is not a bool; ``on_commit`` is
                 neither a bool nor a string.
             ValueError: ``receiver`` does not accept ``**kwargs`` (or its
-                signature cannot be read), or ``on_commit`` names a database
-                that is not configured.
+                signature cannot be read), ``on_commit`` names a database that
+                is not configured, ``delivery`` is neither ``"local"`` nor
+                ``"broadcast"``, or it is ``"broadcast"`` on a signal that is not remote.
         """
-        self._connect(receiver, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=3)
+        self._connect(
+            receiver,
+            sender,
+            weak,
+            dispatch_uid,
+            priority,
+            once,
+            on_commit,
+            stacklevel=3,
+            delivery=delivery,
+        )
 
     def _connect(
         self,
@@ -210,6 +269,7 @@ class Signal(django.dispatch.Signal):
         on_commit: bool | str = False,
         *,
         stacklevel: int,
+        delivery: str = "local",
     ) -> Record | None:
         """Validate and connect; return the new record, or ``None`` if already connected."""
         check_receiver(receiver, self)
@@ -220,7 +280,10 @@ class Signal(django.dispatch.Signal):
             priority=priority,
             once=once,
             on_commit=on_commit,
+            delivery=delivery,
         )
+        if delivery == "broadcast":
+            self._check_broadcast(sender)
         record = build_record(
             receiver,
             sender,
@@ -230,6 +293,7 @@ class Signal(django.dispatch.Signal):
             once=once,
             on_commit=on_commit,
             on_dead=self._registry.on_dead,
+            broadcast=delivery == "broadcast",
         )
         if weak:
             _weak_connections.note(self, receiver)
@@ -476,8 +540,9 @@ class Signal(django.dispatch.Signal):
         the running receiver (a sync receiver already in its thread finishes,
         no later one starts).
         """
-        if self._taps:
-            self._publish(sender, named, from_sync=False)
+        if self._taps and (pending := self._publish(sender, named, from_sync=False)):
+            for awaitable in pending:
+                await awaitable
         if not self._records:
             return []
         plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
@@ -497,8 +562,9 @@ class Signal(django.dispatch.Signal):
 
     async def asend_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Like ``asend()``, but call every receiver; failures are returned and logged."""
-        if self._taps:
-            self._publish(sender, named, from_sync=False)
+        if self._taps and (pending := self._publish(sender, named, from_sync=False)):
+            for awaitable in pending:
+                await awaitable
         if not self._records:
             return []
         plan = self.sender_receivers_cache.get(id(sender)) or self._plan(sender)
@@ -506,19 +572,52 @@ class Signal(django.dispatch.Signal):
             return []
         return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
 
-    def _publish(self, sender: Any, named: dict[str, Any], *, from_sync: bool) -> None:
-        """Deliver one send to the matching taps (called only when some are registered)."""
+    def _publish(
+        self, sender: Any, named: dict[str, Any], *, from_sync: bool
+    ) -> list[Awaitable[None]]:
+        """Deliver one send to the matching local taps (called only when some are registered).
+
+        Returns what taps asked an async send to await before its receivers run.
+        """
+        pending: list[Awaitable[None]] = []
         if self._registry.muted:
-            return
+            return pending
         if from_sync and self._records and self._plan(sender).has_async and in_event_loop_thread():
-            return  # send() is about to refuse with AsyncSendError: nothing was sent
+            return pending  # send() is about to refuse with AsyncSendError: nothing was sent
         event = None
         key = id(sender)
         for tap in self._registry.live_taps():
-            if tap.sender_key is None or tap.sender_key == key:
+            if not tap.remote and (tap.sender_key is None or tap.sender_key == key):
                 if event is None:
                     event = make_event(self, sender, named)
-                tap.deliver(event)
+                awaitable = tap.deliver(event, from_sync)
+                if awaitable is not None:
+                    pending.append(awaitable)
+        return pending
+
+    async def _emit_remote(self, sender: Any, named: dict[str, Any]) -> list[tuple[Receiver, Any]]:
+        """Re-emit an event that arrived over the wire: to remote taps and broadcast receivers.
+
+        For the process's node. Never reaches local receivers or local taps, and
+        never publishes again. Broadcast receivers run as in ``asend_robust()``
+        (async ones awaited on the calling task, sync ones in a thread hop, in
+        priority order); their failures are logged, never raised. Nothing runs
+        while the signal is ``muted()``.
+        """
+        if self._registry.muted:
+            return []
+        event = None
+        key = id(sender)
+        for tap in self._registry.live_taps():
+            if tap.remote and (tap.sender_key is None or tap.sender_key == key):
+                if event is None:
+                    event = make_event(self, sender, named)
+                tap.deliver(event, False)
+        records = tuple(r for r in self._which(sender) if r.broadcast)
+        if not records:
+            return []
+        plan = Plan(records, self._concurrent)
+        return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
 
     # -- taps and subscriptions -------------------------------------------------------
 
@@ -528,6 +627,7 @@ class Signal(django.dispatch.Signal):
         *,
         maxsize: int = DEFAULT_MAXSIZE,
         overflow: Overflow | str = Overflow.DROP_OLDEST,
+        remote: bool = False,
     ) -> Subscription:
         """A bounded stream of this signal's sends, for async code.
 
@@ -542,10 +642,19 @@ class Signal(django.dispatch.Signal):
         the block unregisters it at once. Subscriptions are not receivers:
         they never appear in ``send()`` results or ``receivers``.
 
+        With ``remote=True`` (remote signals only) it gets the sends of every
+        process of the project, this one's included, as they arrive over the
+        wire after their transactions committed, instead of this process's.
+
         Raises:
-            TypeError, ValueError: ``maxsize`` is not a positive int, or
-                ``overflow`` is not ``"drop_oldest"`` or ``"close"``.
+            TypeError, ValueError: ``maxsize`` is not a positive int,
+                ``overflow`` is not ``"drop_oldest"`` or ``"close"``, or
+                ``remote=True`` on a signal that is not remote.
         """
+        if type(remote) is not bool:
+            raise TypeError(f"remote must be True or False, not {remote!r}, in subscribe().")
+        if remote:
+            self._check_broadcast(sender)
         return Subscription(
             self,
             sender,
@@ -553,11 +662,12 @@ class Signal(django.dispatch.Signal):
             overflow=overflow,
             attach=self._registry.add_tap,
             detach=self._registry.remove_tap,
+            remote=remote,
         )
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
-        """The open subscriptions, oldest first."""
+        """The open subscriptions (local and remote), oldest first."""
         return tuple(t for t in self._registry.live_taps() if isinstance(t, Subscription))
 
     def _add_tap(self, tap: Tap) -> None:
@@ -594,6 +704,7 @@ class Signal(django.dispatch.Signal):
         dispatch_uid: Hashable | None = None,
         once: bool = False,
         on_commit: bool | str = False,
+        delivery: str = "local",
     ) -> Iterator[F]:
         """Connect ``receiver`` for the duration of the block, then disconnect it.
 
@@ -603,7 +714,15 @@ class Signal(django.dispatch.Signal):
         nothing and leaves that connection in place.
         """
         record = self._connect(
-            receiver, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=4
+            receiver,
+            sender,
+            weak,
+            dispatch_uid,
+            priority,
+            once,
+            on_commit,
+            stacklevel=4,
+            delivery=delivery,
         )
         try:
             yield receiver
@@ -633,12 +752,13 @@ def receiver(
     priority: int = 0,
     once: bool = False,
     on_commit: bool | str = False,
+    delivery: str = "local",
 ) -> Callable[[F], F]:
     """Decorator that connects the decorated function to one or more signals.
 
     Takes everything ``Signal.connect()`` takes (``sender``, ``weak``,
-    ``dispatch_uid``, ``priority``, ``once``, ``on_commit``) and returns the function
-    unchanged, so decorators can be stacked::
+    ``dispatch_uid``, ``priority``, ``once``, ``on_commit``, ``delivery``) and
+    returns the function unchanged, so decorators can be stacked::
 
         @receiver(order_placed, priority=100)
         def reserve_stock(sender, order, **kwargs): ...
@@ -648,7 +768,7 @@ def receiver(
         async def invalidate(sender, instance, **kwargs): ...
 
     Plain ``django.dispatch.Signal`` objects in the list are connected too;
-    ``priority``, ``once`` and ``on_commit`` need an ``eventbus.Signal``.
+    ``priority``, ``once``, ``on_commit`` and ``delivery`` need an ``eventbus.Signal``.
 
     Raises:
         TypeError: ``signal`` is not a signal or a non-empty list or tuple of
@@ -658,10 +778,13 @@ def receiver(
     """
     signals = signals_of(signal, django.dispatch.Signal)
     for each in signals:
-        if not isinstance(each, Signal) and (priority != 0 or once or on_commit is not False):
+        if not isinstance(each, Signal) and (
+            priority != 0 or once or on_commit is not False or delivery != "local"
+        ):
             raise TypeError(
-                f"{each!r} is a django.dispatch.Signal, which has no priority, once or "
-                "on_commit option; make it an eventbus.Signal, or drop those arguments."
+                f"{each!r} is a django.dispatch.Signal, which has no priority, once, "
+                "on_commit or delivery option; make it an eventbus.Signal, or drop those "
+                "arguments."
             )
 
     def decorator(func: F) -> F:
@@ -674,13 +797,24 @@ def receiver(
                 priority=priority,
                 once=once,
                 on_commit=on_commit,
+                delivery=delivery,
             )
+            if delivery == "broadcast" and isinstance(each, Signal):
+                each._check_broadcast(sender)
         if weak:
             check_weakly_referenceable(func)
         for each in signals:
             if isinstance(each, Signal):
                 each._connect(
-                    func, sender, weak, dispatch_uid, priority, once, on_commit, stacklevel=3
+                    func,
+                    sender,
+                    weak,
+                    dispatch_uid,
+                    priority,
+                    once,
+                    on_commit,
+                    stacklevel=3,
+                    delivery=delivery,
                 )
             else:
                 each.connect(func, sender=sender, weak=weak, dispatch_uid=dispatch_uid)

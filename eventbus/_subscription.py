@@ -16,6 +16,10 @@ The rules:
   the send starts, before its receivers run. A subscription sees events in the
   order the sends started. Sends while the signal is ``muted()`` are not
   delivered, and neither is a ``send()`` refused with ``AsyncSendError``.
+* **Remote subscriptions** (``subscribe(remote=True)``, on a signal created
+  with ``remote=True``) get every process's sends instead, this one's
+  included, as the events arrive over the wire (after the sending
+  transaction committed), each once.
 * **Senders never wait.** Delivery appends to the subscription's bounded
   buffer and wakes its consumer: directly on the consumer's own thread, through
   the event loop's thread-safe hand-off (``call_soon_threadsafe`` under
@@ -108,6 +112,8 @@ class Subscription:
     Attributes:
         signal: The signal subscribed to.
         sender: Only sends naming this sender are delivered (``None``: all).
+        remote: Whether it receives every process's sends, as they arrive over
+            the wire (``subscribe(remote=True)``), instead of this process's.
         maxsize: How many events may wait before the overflow policy applies.
         overflow: The :class:`Overflow` policy.
         dropped: How many events ``"drop_oldest"`` has dropped so far.
@@ -122,6 +128,7 @@ class Subscription:
         overflow: Overflow | str = Overflow.DROP_OLDEST,
         attach: Callable[[Subscription], None],
         detach: Callable[[Subscription], None],
+        remote: bool = False,
     ) -> None:
         where = f"in {signal_name(signal)}.subscribe()"
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
@@ -145,6 +152,9 @@ class Subscription:
         self.dropped = 0
         #: ``id(sender)``, or ``None`` for every sender.
         self.sender_key = None if sender is None else id(sender)
+        #: Whether it receives the events of every process, from the wire, instead of
+        #: this process's sends.
+        self.remote = remote
         self._attach = attach
         self._detach = detach
         self._lock = threading.Lock()
@@ -261,7 +271,7 @@ class Subscription:
 
     # -- delivering (called by the signal, on the sender's thread) --------------------
 
-    def deliver(self, event: Event) -> None:
+    def deliver(self, event: Event, from_sync: bool = True) -> None:
         """Buffer ``event`` and wake the consumer (the signal calls it at the start of a send)."""
         first_drop = overflowed = False
         with self._lock:

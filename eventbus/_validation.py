@@ -59,6 +59,9 @@ def check_receiver(receiver: object, signal: object) -> None:
         )
 
 
+DELIVERIES = ("local", "broadcast")
+
+
 def check_options(
     signal: object,
     receiver: object,
@@ -67,8 +70,9 @@ def check_options(
     priority: object,
     once: object,
     on_commit: object,
+    delivery: object = "local",
 ) -> None:
-    """Refuse a bad ``dispatch_uid``, ``priority``, ``once`` or ``on_commit`` (after the receiver).
+    """Refuse a bad ``dispatch_uid``, ``priority``, ``once``, ``on_commit`` or ``delivery``.
 
     ``sender`` and ``weak`` take whatever Django takes: any object, and a
     truth value.
@@ -91,6 +95,11 @@ def check_options(
             f"once must be True or False, not {type(once).__name__} ({once!r}), {where}."
         )
     check_on_commit(on_commit, where)
+    if delivery not in DELIVERIES:
+        raise ValueError(
+            f"delivery must be 'local' (run in the sending process, the default) or "
+            f"'broadcast' (run in every process), not {delivery!r}, {where}."
+        )
 
 
 def check_on_commit(on_commit: object, where: str) -> None:
@@ -113,8 +122,10 @@ def check_on_commit(on_commit: object, where: str) -> None:
         )
 
 
-def check_signal_arguments(*, concurrent: object, name: object) -> None:
-    """Refuse a ``Signal(concurrent=..., name=...)`` of the wrong type."""
+def check_signal_arguments(
+    *, concurrent: object, name: object, remote: object = False, hooks: object = ()
+) -> None:
+    """Refuse a ``Signal(concurrent=..., name=..., remote=..., to_wire=..., from_wire=...)``."""
     if type(concurrent) is not bool:
         raise TypeError(
             f"Signal(concurrent=...) must be True or False, not {type(concurrent).__name__} "
@@ -125,6 +136,18 @@ def check_signal_arguments(*, concurrent: object, name: object) -> None:
             f"Signal(name=...) must be a non-empty string or None, not {name!r}; "
             "use a dotted name such as 'shop.order_placed'."
         )
+    if type(remote) is not bool:
+        raise TypeError(f"Signal(remote=...) must be True or False, not {remote!r}.")
+    if remote and name is None:
+        raise ValueError(
+            "Signal(remote=True) needs a name=, unique in the project, that every process knows "
+            "the signal by, e.g. Signal(name='shop.order_placed', remote=True)."
+        )
+    for hook in hooks if isinstance(hooks, tuple) else ():
+        if hook is not None and not callable(hook):
+            raise TypeError(f"Signal(to_wire=..., from_wire=...) must be callables, not {hook!r}.")
+        if hook is not None and not remote:
+            raise ValueError("Signal(to_wire=..., from_wire=...) only applies with remote=True.")
 
 
 def signals_of(target: Any, signal_type: type) -> list[Any]:

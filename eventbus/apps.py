@@ -48,5 +48,9 @@ def install(config: EventbusSettings) -> None:
         bridged.configure(
             bridged=bridged.name in config.bridge,
             tracked=tracked if bridged is signals.post_save else (),
+            remote_models=config.remote_models,
         )
     _tracking.start(tracked, signals.post_save.relay_tracked)
+    from ._node import node  # noqa: PLC0415 - above the bridge: it puts signals on the wire
+
+    node.configure(config)

@@ -22,6 +22,13 @@ only these), the receiver checks also ``Tags.signals``. Silence one with
                    alternate between sync and async (sync, async, sync ...),
                    so every send crosses between threads and the event loop
                    more often than it needs to.
+``eventbus.E003``  Two live remote signals share one name, so no process can
+                   tell their events apart (their events are dropped).
+``eventbus.E004``  ``EVENTBUS["REMOTE_MODELS"]`` lists a label that is not an
+                   installed model.
+``eventbus.W004``  Remote signals (or ``REMOTE_MODELS``) exist but
+                   ``EVENTBUS["TRANSPORT"]`` is not set: their sends stay in
+                   the process that made them.
 =================  ==========================================================
 
 Signals are named everywhere by the dotted path they are found under
@@ -42,6 +49,7 @@ from django.core.checks import Warning as CheckWarning
 
 from . import _introspect, _weak_connections
 from ._identity import signal_name
+from ._remote import remote_signals
 from ._signal import Signal
 from ._tracking import tracking_problems
 from .conf import BRIDGEABLE_SIGNALS, problems
@@ -49,6 +57,7 @@ from .conf import BRIDGEABLE_SIGNALS, problems
 __all__ = [
     "check_alternating_receivers",
     "check_dispatch_uid_priorities",
+    "check_remote",
     "check_settings",
     "check_weak_receivers",
 ]
@@ -224,4 +233,65 @@ def check_alternating_receivers(
                     id="eventbus.W003",
                 )
             )
+    return found
+
+
+@register(TAG, Tags.signals)
+def check_remote(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``eventbus.E003`` duplicate remote names, ``E004`` unknown ``REMOTE_MODELS``, ``W004``.
+
+    ``W004`` (no ``TRANSPORT`` while something is remote) is a warning, not an
+    error: without a transport the process is the whole cluster, which is
+    right for development and tests and wrong for a deployment of several
+    processes.
+    """
+    from django.apps import apps  # noqa: PLC0415
+
+    found: list[CheckMessage] = []
+    names = _dotted_names()
+    for name, signals in sorted(remote_signals.duplicates().items()):
+        where = ", ".join(_name_of(s, names) for s in signals)
+        found.append(
+            Error(
+                f"The remote name {name!r} is used by {len(signals)} signals ({where}): other "
+                "processes cannot tell their events apart, so they are dropped.",
+                hint="Give every Signal(remote=True) a name unique in the project, e.g. "
+                "'shop.order_placed'.",
+                id="eventbus.E003",
+            )
+        )
+    raw = getattr(settings, "EVENTBUS", None)
+    if not isinstance(raw, Mapping):
+        raw = {}
+    labels = raw.get("REMOTE_MODELS", ())
+    if isinstance(labels, (list, tuple)):
+        for label in labels:
+            if not isinstance(label, str):
+                continue
+            try:
+                apps.get_model(label)
+            except (LookupError, ValueError):
+                found.append(
+                    Error(
+                        f'EVENTBUS["REMOTE_MODELS"] lists {label!r}, which is not an installed '
+                        "model.",
+                        hint='List models by their label ("app_label.ModelName", as in '
+                        "Model._meta.label).",
+                        id="eventbus.E004",
+                    )
+                )
+    user_remote = [s for s in remote_signals.signals() if s.remote]
+    if raw.get("TRANSPORT") is None and (user_remote or labels):
+        what = ", ".join(sorted(_name_of(s, names) for s in user_remote)) or "REMOTE_MODELS"
+        found.append(
+            CheckWarning(
+                f"Remote signals exist ({what}) but EVENTBUS['TRANSPORT'] is not set: their sends "
+                "reach only the process that made them.",
+                hint='Set EVENTBUS["TRANSPORT"] = "redis://host:6379/0" for a deployment of '
+                "several processes; without it each process is a cluster of one.",
+                id="eventbus.W004",
+            )
+        )
     return found

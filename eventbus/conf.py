@@ -7,6 +7,22 @@
         "BRIDGE": ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"],
         # Models whose bus ``post_save`` carries ``changes={field: (old, new)}``.
         "TRACK_CHANGES": ["shop.Order", "shop.Customer"],
+        # Where remote signals go: a Redis URL, or a dict (keys below). Without it,
+        # the process is the whole cluster (remote signals stay in the process).
+        "TRANSPORT": "redis://127.0.0.1:6379/0",
+        # Models whose bus model signals go on the wire too.
+        "REMOTE_MODELS": ["shop.Order"],
+    }
+
+``TRANSPORT`` as a dict::
+
+    "TRANSPORT": {
+        "URL": "redis://127.0.0.1:6379/0",  # required: redis://, rediss:// or unix://
+        "CHANNEL_PREFIX": "myshop",  # default: derived from the signing key
+        "SIGNING_KEY": "...",  # default: derived from SECRET_KEY
+        "MAX_MESSAGE_BYTES": 1048576,  # larger events are refused at send time
+        "RAISE_ON_PUBLISH_ERROR": False,  # True: a send fails when Redis does
+        "RECONNECT_MAX_DELAY": 5.0,  # seconds between reconnection attempts, at most
     }
 
 Every key is optional. Unknown keys, unknown signal names and unknown models
@@ -16,6 +32,7 @@ are reported by ``manage.py check`` (``eventbus.E001`` ...) and raise
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +40,54 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["BRIDGEABLE_SIGNALS", "EventbusSettings", "get_settings"]
+__all__ = ["BRIDGEABLE_SIGNALS", "EventbusSettings", "TransportSettings", "get_settings"]
 
 #: The Django model signals the bridge can re-emit, by name.
 BRIDGEABLE_SIGNALS = ("pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed")
 
-_KEYS = frozenset({"BRIDGE", "TRACK_CHANGES"})
+_KEYS = frozenset({"BRIDGE", "TRACK_CHANGES", "TRANSPORT", "REMOTE_MODELS"})
+_TRANSPORT_KEYS = frozenset(
+    {
+        "URL",
+        "CHANNEL_PREFIX",
+        "SIGNING_KEY",
+        "MAX_MESSAGE_BYTES",
+        "RAISE_ON_PUBLISH_ERROR",
+        "RECONNECT_MAX_DELAY",
+    }
+)
+_SCHEMES = ("redis://", "rediss://", "unix://")
+
+#: The default bound of one message on the wire.
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """The parsed ``EVENTBUS["TRANSPORT"]`` (``url`` is ``None`` for the in-process default).
+
+    Attributes:
+        url: The Redis URL, or ``None``: no transport, the process is the cluster.
+        channel_prefix: Prefix of the channel names; two projects sharing one
+            Redis with different prefixes (or signing keys) never see each other.
+        signing_key: The key messages are signed with (HMAC-SHA256).
+        max_message_bytes: Bigger events are refused at send time, and dropped on arrival.
+        raise_on_publish_error: Whether a send raises when the message cannot be
+            published (default: it is logged and counted, and the send succeeds).
+        reconnect_max_delay: Longest wait between two reconnection attempts.
+    """
+
+    url: str | None
+    channel_prefix: str
+    signing_key: bytes
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    raise_on_publish_error: bool = False
+    reconnect_max_delay: float = 5.0
+
+    @property
+    def channel(self) -> str:
+        """The one channel every event of the project goes through."""
+        return f"{self.channel_prefix}:events"
 
 
 @dataclass(frozen=True)
@@ -38,10 +97,16 @@ class EventbusSettings:
     Attributes:
         bridge: Names of the Django model signals re-emitted on the bus.
         track_changes: ``"app_label.ModelName"`` labels of change-tracked models.
+        remote_models: ``"app_label.ModelName"`` labels of the models whose bus
+            model signals also go on the wire.
+        transport: Where remote signals go (see :class:`TransportSettings`);
+            ``None`` only in settings built by hand, read as the in-process default.
     """
 
     bridge: tuple[str, ...] = BRIDGEABLE_SIGNALS
     track_changes: tuple[str, ...] = ()
+    remote_models: tuple[str, ...] = ()
+    transport: TransportSettings | None = None
 
 
 def problems(raw: object) -> list[str]:
@@ -63,9 +128,52 @@ def problems(raw: object) -> list[str]:
                     f'EVENTBUS["BRIDGE"] names {name!r}, which is not a bridgeable signal; '
                     f"choose from {list(BRIDGEABLE_SIGNALS)}."
                 )
-    tracked = raw.get("TRACK_CHANGES", ())
-    if isinstance(tracked, str) or not _is_list_of_str(tracked):
-        found.append('EVENTBUS["TRACK_CHANGES"] must be a list of "app_label.ModelName" labels.')
+    for key in ("TRACK_CHANGES", "REMOTE_MODELS"):
+        labels = raw.get(key, ())
+        if isinstance(labels, str) or not _is_list_of_str(labels):
+            found.append(f'EVENTBUS["{key}"] must be a list of "app_label.ModelName" labels.')
+    found.extend(_transport_problems(raw.get("TRANSPORT")))
+    return found
+
+
+def _transport_problems(transport: object) -> list[str]:
+    if transport is None:
+        return []
+    if isinstance(transport, str):
+        transport = {"URL": transport}
+    if not isinstance(transport, Mapping):
+        return [
+            'EVENTBUS["TRANSPORT"] must be a Redis URL ("redis://host:6379/0") or a dict with '
+            f'a "URL" key, not {type(transport).__name__}.'
+        ]
+    found = [
+        f'EVENTBUS["TRANSPORT"] has an unknown key {key!r}; the keys are {sorted(_TRANSPORT_KEYS)}.'
+        for key in sorted(set(transport) - _TRANSPORT_KEYS, key=str)
+    ]
+    url = transport.get("URL")
+    if not isinstance(url, str) or not url.startswith(_SCHEMES):
+        found.append(
+            f'EVENTBUS["TRANSPORT"]["URL"] must be a Redis URL starting with one of {_SCHEMES}, '
+            f"not {url!r}."
+        )
+    checks: list[tuple[str, type | tuple[type, ...], str]] = [
+        ("CHANNEL_PREFIX", str, "a non-empty string"),
+        ("SIGNING_KEY", (str, bytes), "a string or bytes"),
+        ("MAX_MESSAGE_BYTES", int, "a positive int"),
+        ("RAISE_ON_PUBLISH_ERROR", bool, "True or False"),
+        ("RECONNECT_MAX_DELAY", (int, float), "a positive number of seconds"),
+    ]
+    for key, kind, what in checks:
+        if key not in transport:
+            continue
+        value = transport[key]
+        bad = not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))
+        if not bad and isinstance(value, (int, float)) and not isinstance(value, bool):
+            bad = value <= 0
+        if not bad and isinstance(value, (str, bytes)):
+            bad = not value
+        if bad:
+            found.append(f'EVENTBUS["TRANSPORT"]["{key}"] must be {what}, not {value!r}.')
     return found
 
 
@@ -85,8 +193,37 @@ def get_settings() -> EventbusSettings:
     if found:
         raise ImproperlyConfigured(" ".join(found))
     if raw is None:
-        return EventbusSettings()
+        return EventbusSettings(transport=_transport(None))
     return EventbusSettings(
         bridge=tuple(raw.get("BRIDGE", BRIDGEABLE_SIGNALS)),
         track_changes=tuple(raw.get("TRACK_CHANGES", ())),
+        remote_models=tuple(raw.get("REMOTE_MODELS", ())),
+        transport=_transport(raw.get("TRANSPORT")),
     )
+
+
+def _transport(raw: Any) -> TransportSettings:
+    options: Mapping[str, Any] = {"URL": raw} if isinstance(raw, str) else raw or {}
+    key = options.get("SIGNING_KEY")
+    if key is None:
+        key = hashlib.sha256(b"eventbus.transport:" + settings.SECRET_KEY.encode()).digest()
+    elif isinstance(key, str):
+        key = key.encode()
+    prefix = options.get("CHANNEL_PREFIX") or "eventbus:" + hashlib.sha256(key).hexdigest()[:12]
+    return TransportSettings(
+        url=options.get("URL"),
+        channel_prefix=prefix,
+        signing_key=key,
+        max_message_bytes=options.get("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES),
+        raise_on_publish_error=options.get("RAISE_ON_PUBLISH_ERROR", False),
+        reconnect_max_delay=float(options.get("RECONNECT_MAX_DELAY", 5.0)),
+    )
+
+
+def model_label(sender: object) -> str | None:
+    """``"app_label.ModelName"`` for a model class or such a string, else ``None``."""
+    if isinstance(sender, str):
+        return sender
+    meta = getattr(sender, "_meta", None)
+    label = getattr(meta, "label", None)
+    return label if isinstance(label, str) else None

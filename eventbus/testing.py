@@ -146,11 +146,13 @@ class _Listening:
     nothing: recording is the send methods' wrappers' job.
     """
 
+    remote = False
+
     def __init__(self, sender: Any) -> None:
         self.sender = sender
         self.sender_key = None if sender is None else id(sender)
 
-    def deliver(self, event: object) -> None:
+    def deliver(self, event: object, from_sync: bool) -> None:
         """Nothing to do: the wrapped send methods record the send."""
 
 

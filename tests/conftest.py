@@ -1,5 +1,6 @@
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from django.db import connections
 from eventbus import _hops, _walkers
 from eventbus.apps import install
 from eventbus.conf import EventbusSettings, get_settings
+from tests.redis_server import RedisServer, redis_server_binary
 
 # Loaded here, not by the pytest11 entry point (disabled in addopts), so coverage
 # is already measuring when the eventbus package is first imported.
@@ -83,3 +85,14 @@ async def close_worker_connections() -> AsyncIterator[None]:
     PostgreSQL cannot drop a test database still in use."""
     yield
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` of this test's own on a free loopback port, persistence off.
+
+    Stopped (killed) after the test. Skips the test without ``redis-server``, or fails it
+    when ``$CI`` is set. See tests/redis_server.py for restarting, killing and pausing it.
+    """
+    with RedisServer(redis_server_binary(), tmp_path / "redis") as server:
+        yield server

@@ -124,6 +124,7 @@ def test_the_table_shows_the_same_order_and_every_flag() -> None:
         "#",
         "priority",
         "mode",
+        "delivery",
         "after commit",
         "once",
         "ref",
@@ -132,13 +133,25 @@ def test_the_table_shows_the_same_order_and_every_flag() -> None:
         "defined at",
     ]
     assert rows[1:] == [
-        ["1", "100", "sync", "-", "-", "strong", "any", dotted(validate), location(validate)],
-        ["2", "0", "sync", "-", "-", "strong", "any", dotted(audit), location(audit)],
-        ["3", "0", "async", "-", "-", "weak", "any", dotted(notify), location(notify)],
+        [
+            "1",
+            "100",
+            "sync",
+            "local",
+            "-",
+            "-",
+            "strong",
+            "any",
+            dotted(validate),
+            location(validate),
+        ],
+        ["2", "0", "sync", "local", "-", "-", "strong", "any", dotted(audit), location(audit)],
+        ["3", "0", "async", "local", "-", "-", "weak", "any", dotted(notify), location(notify)],
         [
             "4",
             "-10",
             "sync",
+            "local",
             "-",
             "once",
             "strong",
@@ -189,6 +202,7 @@ def test_a_plain_django_signal_lists_sync_receivers_first_then_async_ones() -> N
         "1",
         "-",
         "sync",
+        "local",
         "-",
         "-",
         "strong",
@@ -220,6 +234,7 @@ def test_json_reports_every_flag_with_stable_keys() -> None:
         "weak": False,
         "dispatch_uid": "('v', 1)",
         "sender": None,
+        "delivery": "local",
     }
     assert (second["async"], second["once"], second["weak"], second["sender"]) == (
         True,
@@ -240,7 +255,7 @@ def test_after_commit_receivers_are_flagged_with_their_database(
         [listed] = receivers_of(ORDER_PLACED)
         [_, row] = table_rows(run("--signal", ORDER_PLACED), ORDER_PLACED)
     assert listed["on_commit"] == json_value
-    assert row[3] == cell
+    assert row[4] == cell
 
 
 def test_the_signal_entry_has_its_name_aliases_kind_and_class() -> None:

@@ -23,6 +23,7 @@ CORE = {
     "eventbus._plan",
     "eventbus._records",
     "eventbus._registry",
+    "eventbus._remote",
     "eventbus._signal",
     "eventbus._subscription",
     "eventbus._transaction",

@@ -1,8 +1,10 @@
-"""``manage.py eventbus``: every signal and its receivers, in the order they run."""
+"""``manage.py eventbus``: every signal and its receivers; ``listen``; ``status``."""
 
 from __future__ import annotations
 
 import json
+import signal as os_signal
+import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -14,6 +16,7 @@ _COLUMNS = (
     "#",
     "priority",
     "mode",
+    "delivery",
     "after commit",
     "once",
     "ref",
@@ -25,6 +28,12 @@ _COLUMNS = (
 
 class Command(BaseCommand):
     """List every signal of the running project with its receivers in call order.
+
+    ``manage.py eventbus listen`` runs this process's listener in the
+    foreground, for a process that only consumes events (its broadcast
+    receivers run here), until SIGINT or SIGTERM. ``manage.py eventbus
+    status`` shows the transport, this project's remote signals with their
+    broadcast receivers, and the counters of every listening process.
 
     Signals are found among the module-level names of every loaded module
     (after ``django.setup()``, so every installed app's models and ``ready()``
@@ -48,10 +57,21 @@ class Command(BaseCommand):
       while you fix what ``manage.py check`` reports.
     """
 
-    help = "List every signal with its receivers in the order a send calls them."
+    help = (
+        "List every signal with its receivers in the order a send calls them; "
+        "'listen' runs this process's listener; 'status' shows the transport and its counters."
+    )
     requires_system_checks: list[str] = []  # noqa: RUF012 - Django reads this class attribute
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "action",
+            nargs="?",
+            choices=["list", "listen", "status"],
+            default="list",
+            help="list (the default): signals and receivers; listen: receive events from "
+            "other processes until Ctrl-C; status: the transport and its counters.",
+        )
         parser.add_argument(
             "--signal",
             action="append",
@@ -75,6 +95,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "listen":
+            self._listen()
+            return
+        if options["action"] == "status":
+            self._status(as_json=options["json"])
+            return
         try:
             found = _introspect.discover()
             if options["signals"]:
@@ -92,6 +118,65 @@ class Command(BaseCommand):
             return
         for each in listings:
             self._write_listing(each)
+
+    def _listen(self) -> None:
+        from eventbus._node import node  # noqa: PLC0415 - only these actions need the node
+
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop.set()
+
+        previous = {
+            sig: os_signal.signal(sig, request_stop)
+            for sig in (os_signal.SIGINT, os_signal.SIGTERM)
+        }
+        try:
+            node.start()
+            if not node.listening:
+                raise CommandError(f"eventbus could not start listening on {node.description}.")
+            receivers = node.receiving()
+            self.stdout.write(f"eventbus listening on {node.description} (Ctrl-C to stop)")
+            if not receivers:
+                self.stdout.write(
+                    "No remote signal has a broadcast receiver or a remote subscription in this "
+                    "process: events will be received and dropped."
+                )
+            for line in receivers:
+                self.stdout.write(f"  {line}")
+            while not stop.wait(0.5):
+                if not node.listening:
+                    raise CommandError("eventbus's listener stopped unexpectedly; see the log.")
+        finally:
+            node.stop()
+            for sig, handler in previous.items():
+                os_signal.signal(sig, handler)
+        self.stdout.write(f"eventbus stopped listening: {json.dumps(node.counters.as_dict())}")
+
+    def _status(self, *, as_json: bool) -> None:
+        from eventbus._node import node  # noqa: PLC0415
+
+        report = node.status()
+        if as_json:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING("transport") + f"  {report['transport']}")
+        self.stdout.write(self.style.MIGRATE_HEADING("remote signals"))
+        for name, receivers in report["signals"].items():
+            self.stdout.write(f"  {name}")
+            for line in receivers:
+                self.stdout.write(f"    broadcast: {line}")
+        self.stdout.write(self.style.MIGRATE_HEADING("listening processes"))
+        if not report["processes"]:
+            self.stdout.write("  none has reported in the last minute")
+        for process in report["processes"]:
+            self.stdout.write(
+                f"  {process['host']} pid {process['pid']} ({process['process']}): "
+                + json.dumps(process["counters"])
+            )
+        self.stdout.write(
+            self.style.MIGRATE_HEADING("this process") + f"  {json.dumps(report['counters'])}"
+        )
 
     def _write_listing(self, listing: SignalListing) -> None:
         count = len(listing.receivers)
@@ -122,6 +207,7 @@ def _cells(row: ReceiverRow) -> tuple[str, ...]:
         str(row.position),
         "-" if row.priority is None else str(row.priority),
         "async" if row.is_async else "sync",
+        row.delivery,
         commit,
         "once" if row.once else "-",
         "weak" if row.weak else "strong",

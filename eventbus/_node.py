@@ -1,0 +1,423 @@
+"""This process on the wire: publishing remote sends, listening, re-emitting what arrives.
+
+The Django app configures the process's one :class:`Node` (``node``) when it
+starts (``eventbus.apps.install``). The node attaches to the registry of remote
+signals (``_remote``): for each remote signal it registers an *outbound tap*,
+which puts the signal's sends on the wire, and it starts a listener as soon as
+some remote signal has a broadcast receiver or a remote subscription.
+
+The rules:
+
+* **What is published.** Every send of a signal created with ``remote=True``,
+  and every send of a bus model signal (``eventbus.signals.*``) whose sender is
+  a model in ``EVENTBUS["REMOTE_MODELS"]`` (or, for ``m2m_changed``, one of
+  their many-to-many tables). The arguments are encoded when the send starts,
+  before any receiver runs, so a value the wire cannot carry is a
+  ``TypeError`` from the send (see ``_wire``). A muted signal publishes nothing.
+* **When.** After the send's transaction commits (the database of the send's
+  ``using``, else ``"default"``), by the after-commit rules: never for a
+  rolled-back transaction or savepoint, at once outside a transaction, and not
+  at all in manual transaction mode (logged). From async code the transaction
+  is asked in a thread hop (it belongs to the sync thread), and an immediate
+  publish awaits ``redis.asyncio`` on the running loop; from sync code it uses
+  the process's pooled sync client; from a sync ``send()`` made on a thread
+  that runs an event loop, a background thread publishes, so the loop never
+  blocks.
+* **Publishing failures** (the server is down) are logged (once per outage)
+  and counted; the send succeeds. With ``RAISE_ON_PUBLISH_ERROR`` the
+  ``TransportError`` is raised instead, from the send, or from the
+  ``atomic()`` block's exit when the publish waited for the commit.
+* **Listening.** One daemon thread, ``eventbus-listener``, runs an asyncio loop
+  that consumes the transport's messages in order. Each one is checked and
+  decoded (``_wire``): a message with a bad signature, malformed, too big, of
+  another version, or naming a signal or model this process does not have, is
+  dropped, counted by reason and logged once per reason; the listener goes on.
+  A valid event is re-emitted to the signal's broadcast receivers and remote
+  subscriptions only (``Signal._emit_remote``), never to local receivers,
+  and never published again. Async broadcast receivers run on the listener's
+  loop; sync ones in asgiref's thread-sensitive worker thread, off that loop.
+  A failing receiver is logged (``django.dispatch``) and the others run.
+* **Shutdown.** ``stop()`` (called at interpreter exit, and by ``manage.py
+  eventbus listen`` on SIGINT/SIGTERM) cancels the listener, which finishes
+  the event it is re-emitting, unsubscribes and closes its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import functools
+import json
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from . import _commit
+from ._hops import in_event_loop_thread, to_thread
+from ._identity import signal_name
+from ._remote import remote_signals
+from ._subscription import Event
+from ._transport import Counters, InProcessTransport, Transport, TransportError
+from ._wire import Origin, Wire, WireError
+from .conf import EventbusSettings, TransportSettings, _transport
+
+__all__ = ["Node", "node"]
+
+logger = logging.getLogger("eventbus")
+
+Hook = Callable[[dict[str, Any]], dict[str, Any]]
+
+#: How often a listening process reports its counters, and how long a report lives.
+REPORT_EVERY = 10.0
+REPORT_TTL = 60.0
+
+
+class Node:
+    """This process's publisher and listener (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+        self._lock = threading.Lock()
+        self._config: TransportSettings | None = None
+        self._remote_models: tuple[str, ...] = ()
+        self._transport: Transport | None = None
+        self._wire: Wire | None = None
+        # The registry holds taps weakly: the node keeps them alive.
+        self._outbound: dict[int, list[_Outbound]] = {}
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._started = threading.Event()
+        self._publisher: ThreadPoolExecutor | None = None
+        self._failing = False
+        atexit.register(self.stop)
+
+    # -- configuration ------------------------------------------------------------------
+
+    def configure(self, config: EventbusSettings) -> None:
+        """Use ``config``'s transport and remote models (again); called by ``apps.install``."""
+        self.stop()
+        remote_signals.detach()
+        transport = config.transport or _transport(None)
+        with self._lock:
+            old, self._outbound = self._outbound, {}
+            previous, self._transport = self._transport, None
+        for taps in old.values():
+            for tap in taps:
+                signal = tap.signal()
+                if signal is not None:
+                    signal._remove_tap(tap)
+        if previous is not None:
+            previous.close()
+        with self._lock:
+            self.counters = Counters()
+            self._config = transport
+            self._remote_models = tuple(m.lower() for m in config.remote_models)
+            self._wire = Wire(key=transport.signing_key, max_bytes=transport.max_message_bytes)
+            self._transport = self._make_transport(transport)
+            self._failing = False
+        remote_signals.attach(self._install, self._listeners_changed)
+
+    def _make_transport(self, config: TransportSettings) -> Transport:
+        if config.url is None:
+            return InProcessTransport(self.counters)
+        from ._redis import RedisTransport  # noqa: PLC0415 - redis-py is an optional extra
+
+        return RedisTransport(
+            config.url,
+            channel=config.channel,
+            counters=self.counters,
+            reconnect_max_delay=config.reconnect_max_delay,
+        )
+
+    @property
+    def description(self) -> str:
+        """Which transport this process uses (no secrets)."""
+        transport = self._transport
+        return "not configured" if transport is None else transport.description
+
+    def _install(self, signal: Any) -> None:
+        """Give a remote signal its outbound taps: one per sender that goes on the wire."""
+        senders: list[Any] = [None] if signal.remote else self._remote_senders(signal)
+        taps = [_Outbound(self, signal, sender) for sender in senders]
+        with self._lock:
+            old = self._outbound.pop(id(signal), [])
+            self._outbound[id(signal)] = taps
+        for tap in old:
+            signal._remove_tap(tap)
+        for tap in taps:
+            signal._add_tap(tap)
+        self._listeners_changed(signal)
+
+    def _remote_senders(self, signal: Any) -> list[Any]:
+        """The model classes a bus model signal publishes for (``REMOTE_MODELS``)."""
+        from django.apps import apps  # noqa: PLC0415
+
+        models = [apps.get_model(label) for label in self._remote_models]
+        if signal.name != "m2m_changed":
+            return models
+        through = [
+            field.remote_field.through for model in models for field in model._meta.many_to_many
+        ]
+        return list(dict.fromkeys(through))
+
+    def _listeners_changed(self, signal: Any) -> None:
+        """Start listening once a remote signal has a broadcast receiver or remote subscription."""
+        if self._thread is not None or self._transport is None:
+            return
+        if any(r.broadcast for r in signal._registry.snapshot()) or any(
+            tap.remote for tap in signal._registry.live_taps()
+        ):
+            self.start()
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def encode(self, signal: Any, sender: Any, kwargs: dict[str, Any]) -> bytes:
+        """The message for one send (raises ``TypeError``/``ValueError`` for what cannot travel)."""
+        wire = self._wire
+        assert wire is not None, "configure() first"
+        return wire.dumps(signal.remote_name, sender, kwargs, to_wire=signal.to_wire)
+
+    def publish(self, data: bytes) -> None:
+        """Publish now, from sync code (see the module docstring for failures)."""
+        transport = self._transport
+        if transport is None:
+            return
+        if in_event_loop_thread():
+            self._background().submit(self._publish_reporting, transport, data)
+            return
+        self._publish_reporting(transport, data)
+
+    def _publish_reporting(self, transport: Transport, data: bytes) -> None:
+        try:
+            transport.publish(data)
+        except TransportError as exc:
+            self._report_failure(exc)
+        else:
+            self._failing = False
+
+    async def apublish(self, data: bytes) -> None:
+        """Publish now, from async code, on the running loop."""
+        transport = self._transport
+        if transport is None:
+            return
+        try:
+            await transport.apublish(data)
+        except TransportError as exc:
+            self._report_failure(exc)
+        else:
+            self._failing = False
+
+    def _report_failure(self, exc: TransportError) -> None:
+        if not self._failing:
+            self._failing = True
+            logger.error(
+                "eventbus could not publish an event (%s); counting further failures.", exc
+            )
+        config = self._config
+        if config is not None and config.raise_on_publish_error:
+            raise exc
+
+    def _background(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = ThreadPoolExecutor(1, thread_name_prefix="eventbus-publish")
+            return self._publisher
+
+    def after_commit(self, data: bytes, alias: str, what: str) -> None:
+        """Publish after ``alias``'s commit, or now, from sync code (the after-commit rules)."""
+        scheduled = _commit.when_committed(alias, functools.partial(self.publish, data), what)
+        if scheduled is _commit.RUN_NOW:
+            self.publish(data)
+
+    async def aafter_commit(self, data: bytes, alias: str, what: str) -> None:
+        """Publish after ``alias``'s commit, or now, from async code (asked in a thread hop)."""
+        scheduled = await to_thread(
+            functools.partial(
+                _commit.when_committed, alias, functools.partial(self.publish, data), what
+            )
+        )
+        if scheduled is _commit.RUN_NOW:
+            await self.apublish(data)
+
+    # -- listening -----------------------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process's listener is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the listener thread (once); returns once it is subscribed (or after 10 s).
+
+        From then on, nothing published is missed (until an outage).
+        """
+        with self._lock:
+            if self._thread is not None or self._transport is None:
+                return
+            self._started.clear()
+            self._thread = threading.Thread(target=self._run, name="eventbus-listener", daemon=True)
+            self._thread.start()
+        self._started.wait(timeout=10)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the listener: it finishes the event it is on, unsubscribes and closes."""
+        with self._lock:
+            thread, loop, task = self._thread, self._loop, self._task
+            self._thread = None
+            publisher, self._publisher = self._publisher, None
+        if thread is not None and loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                loop.call_soon_threadsafe(task.cancel)
+            thread.join(timeout)
+        if publisher is not None:
+            publisher.shutdown(wait=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._listen())
+
+    async def _listen(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        transport = self._transport
+        assert transport is not None
+        messages = transport.messages(on_subscribed=self._started.set)
+        reporter = asyncio.create_task(self._report_periodically(transport))
+        try:
+            async for data in messages:
+                await self._handle(data)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._started.set()
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            await messages.aclose()  # type: ignore[attr-defined]
+
+    async def _report_periodically(self, transport: Transport) -> None:
+        """Let ``manage.py eventbus status`` in any process see this listener's counters."""
+        origin = Origin.here()
+        while True:
+            report = {
+                "process": origin.process,
+                "host": origin.host,
+                "pid": origin.pid,
+                "time": time.time(),
+                "counters": self.counters.as_dict(),
+            }
+            # The listener logs outages; a missed report only ages.
+            with contextlib.suppress(TransportError):
+                await transport.report(origin.process, json.dumps(report).encode(), REPORT_TTL)
+            await asyncio.sleep(REPORT_EVERY)
+
+    async def _handle(self, data: bytes) -> None:
+        """Check, decode and re-emit one message (see the module docstring)."""
+        self.counters.add("received")
+        wire = self._wire
+        assert wire is not None
+        try:
+            envelope = wire.loads(data, _wire_hook)
+        except WireError as exc:
+            if self.counters.drop(exc.kind) == 1:
+                logger.warning(
+                    "eventbus dropped a message from the wire (%s): %s; further ones of this "
+                    "kind are only counted.",
+                    exc.kind,
+                    exc,
+                )
+            return
+        signal = remote_signals.lookup(envelope.signal)
+        if signal is None:
+            self.counters.drop("unknown signal")
+            return
+        await signal._emit_remote(envelope.sender, envelope.kwargs)
+        self.counters.add("delivered")
+
+    # -- seeing it -------------------------------------------------------------------------
+
+    def receiving(self) -> list[str]:
+        """What this process re-emits events to: broadcast receivers and remote subscriptions."""
+        lines = []
+        for signal in remote_signals.signals():
+            for info in signal.describe_receivers():
+                if info.delivery == "broadcast":
+                    lines.append(f"{signal.remote_name}: {info.name}")
+            remote = [t for t in signal._registry.live_taps() if t.remote]
+            if remote:
+                lines.append(f"{signal.remote_name}: {len(remote)} remote subscription(s)")
+        return lines
+
+    def status(self) -> dict[str, Any]:
+        """The transport, the remote signals, this process's and every listener's counters."""
+        transport = self._transport
+        processes: list[dict[str, Any]] = []
+        if transport is not None:
+            try:
+                raw = transport.reports()
+            except TransportError as exc:
+                raw = []
+                logger.warning("eventbus could not read the listeners' reports: %s", exc)
+            for data in raw:
+                try:
+                    processes.append(json.loads(data))
+                except ValueError:
+                    continue
+        return {
+            "transport": self.description,
+            "listening": self.listening,
+            "counters": self.counters.as_dict(),
+            "signals": {
+                signal.remote_name: [
+                    info.name
+                    for info in signal.describe_receivers()
+                    if info.delivery == "broadcast"
+                ]
+                for signal in remote_signals.signals()
+            },
+            "processes": sorted(processes, key=lambda p: (p.get("host", ""), p.get("pid", 0))),
+        }
+
+
+def _wire_hook(name: str) -> Hook | Literal[False] | None:
+    """The ``from_wire`` hook of the signal registered under ``name`` (``False``: unknown)."""
+    signal = remote_signals.lookup(name)
+    if signal is None:
+        return False
+    hook: Hook | None = signal.from_wire
+    return hook
+
+
+class _Outbound:
+    """The local tap that puts one remote signal's sends (to one sender) on the wire."""
+
+    remote = False
+
+    def __init__(self, owner: Node, signal: Any, sender: Any) -> None:
+        self._node = owner
+        self.signal = weakref.ref(signal)
+        self.sender = sender
+        self.sender_key = None if sender is None else id(sender)
+
+    def deliver(self, event: Event, from_sync: bool) -> Awaitable[None] | None:
+        """Encode now (errors raise from the send); publish after the send's commit."""
+        signal = self.signal()
+        if signal is None:
+            return None
+        kwargs = dict(event.kwargs)
+        data = self._node.encode(signal, event.sender, kwargs)
+        using = kwargs.get("using")
+        alias = using if isinstance(using, str) else "default"
+        what = f"Publishing a send of {signal_name(signal)}"
+        if from_sync:
+            self._node.after_commit(data, alias, what)
+            return None
+        return self._node.aafter_commit(data, alias, what)
+
+
+#: This process's node.
+node = Node()

@@ -1,0 +1,1 @@
+"""Peer processes for the cross-process tests (``python -m tests.peers ROLE ...``)."""

@@ -1,0 +1,107 @@
+"""A peer process of the cross-process tests: ``python -m tests.peers ROLE OUT [ARGS]``.
+
+Roles:
+
+* ``migrate``: create the tables in the peer database.
+* ``listen OUT``: connect broadcast receivers (to ``order_placed`` and to the bus's
+  ``post_save`` of ``Author``), print ``ready`` once listening, write one JSON line per event
+  received to ``OUT``, and on SIGTERM write ``{"counters": ...}`` and exit.
+* ``send OUT SCENARIO``: run one scenario of sends (see ``SCENARIOS``), write ``done`` to
+  ``OUT`` and exit.
+
+Every line written to ``OUT`` is flushed at once, so the test can read it while this runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.peers.settings")
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from eventbus import signals  # noqa: E402
+from eventbus._node import node  # noqa: E402
+from tests.peers.signals import order_placed  # noqa: E402
+from tests.testapp.models import Author  # noqa: E402
+
+
+def write(out: str, record: dict[str, Any]) -> None:
+    with open(out, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def listen(out: str) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+
+    def on_order(sender: Any, n: Any, **kwargs: Any) -> None:
+        write(out, {"signal": "order_placed", "n": n, "pid": os.getpid()})
+
+    def on_author(sender: Any, instance: Author, created: bool, **kwargs: Any) -> None:
+        write(out, {"signal": "post_save", "name": instance.name, "created": created})
+
+    order_placed.connect(on_order, weak=False, delivery="broadcast")
+    signals.post_save.connect(on_author, sender=Author, weak=False, delivery="broadcast")
+    assert node.listening, "connecting a broadcast receiver starts the listener"
+    print("ready", flush=True)
+    while not stop.wait(0.1):
+        pass
+    node.stop()
+    write(out, {"counters": node.counters.as_dict()})
+
+
+def committed_and_rolled_back() -> None:
+    with transaction.atomic():
+        order_placed.send(sender=None, n=1)
+    try:
+        with transaction.atomic():
+            order_placed.send(sender=None, n=2)
+            raise ZeroDivisionError
+    except ZeroDivisionError:
+        pass
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                order_placed.send(sender=None, n="savepoint")
+                raise ZeroDivisionError
+        except ZeroDivisionError:
+            pass
+    order_placed.send(sender=None, n=3)
+    Author.objects.create(name="Ann")
+
+
+def one() -> None:
+    order_placed.send(sender=None, n=int(os.environ.get("EVENTBUS_PEER_N", "1")))
+
+
+SCENARIOS: dict[str, Callable[[], None]] = {
+    "committed-and-rolled-back": committed_and_rolled_back,
+    "one": one,
+}
+
+
+def main(argv: list[str]) -> None:
+    role = argv[1]
+    if role == "migrate":
+        call_command("migrate", run_syncdb=True, verbosity=0, interactive=False)
+    elif role == "listen":
+        listen(argv[2])
+    elif role == "send":
+        SCENARIOS[argv[3]]()
+        write(argv[2], {"done": True, "counters": node.counters.as_dict()})
+    else:
+        sys.exit(f"unknown role {role!r}")
+
+
+main(sys.argv)

@@ -1,0 +1,342 @@
+"""Remote signals in one process: broadcast receivers, remote subscriptions, when events go out.
+
+These tests use the in-process transport (no ``EVENTBUS["TRANSPORT"]``): the
+process is the whole cluster, and every message still goes through the wire's
+encoding, signing and decoding, and through the listener thread. The same
+rules across real processes over Redis are in ``test_cross_process.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from django.db import transaction
+
+import eventbus
+from eventbus import Signal, signals
+from eventbus._node import node
+from tests.testapp.models import Author, Tag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT = 5.0
+
+
+Arrival = tuple[str, Any, dict[str, Any], str]
+
+
+class Arrivals:
+    """Records what broadcast receivers got, from whichever thread, and waits for it."""
+
+    def __init__(self) -> None:
+        self.calls: list[Arrival] = []
+        self._changed = threading.Condition()
+
+    def receiver(self, name: str) -> Callable[..., str]:
+        def receive(sender: Any, signal: Any, **kwargs: Any) -> str:
+            with self._changed:
+                self.calls.append((name, sender, kwargs, threading.current_thread().name))
+                self._changed.notify_all()
+            return name
+
+        receive.__qualname__ = f"receive_{name}"
+        return receive
+
+    def wait_for(self, count: int, timeout: float = WAIT) -> list[Arrival]:
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(self.calls) >= count, timeout), self.calls
+            return list(self.calls)
+
+    def settle(self) -> list[Arrival]:
+        """Wait until the listener has handled everything published so far, then read.
+
+        The listener handles messages in order: once a marker sent now has arrived,
+        so has everything sent before it.
+        """
+        seen = threading.Event()
+        with marker.connected_to(lambda sender, **kw: seen.set(), delivery="broadcast"):
+            marker.send(sender=None)
+            assert seen.wait(WAIT)
+        return list(self.calls)
+
+
+@pytest.fixture
+def arrivals() -> Arrivals:
+    return Arrivals()
+
+
+@pytest.fixture
+def remote_authors(reinstall: Callable[..., None]) -> None:
+    """Author is in REMOTE_MODELS (in-process transport); ``reinstall`` restores the settings."""
+    reinstall(remote_models=("testapp.Author",))
+
+
+orders = Signal(name="tests.remote.order_placed", remote=True)
+marker = Signal(name="tests.remote.marker", remote=True)
+
+
+# -- declaring -----------------------------------------------------------------------------
+
+
+def test_a_remote_signal_needs_a_name() -> None:
+    with pytest.raises(ValueError, match=r"remote=True\) needs a name"):
+        Signal(remote=True)
+
+
+def test_wire_hooks_need_a_remote_signal() -> None:
+    with pytest.raises(ValueError, match="only applies with remote=True"):
+        Signal(name="x", to_wire=lambda kwargs: kwargs)
+
+
+@pytest.mark.parametrize("via", ["connect", "receiver", "subscribe"])
+def test_broadcast_and_remote_subscriptions_need_a_remote_signal(via: str) -> None:
+    local = Signal(name="tests.remote.local")
+
+    def receive(sender: Any, **kwargs: Any) -> None: ...
+
+    def attempt() -> None:
+        if via == "connect":
+            local.connect(receive, delivery="broadcast")
+        elif via == "receiver":
+            eventbus.receiver(local, delivery="broadcast")(receive)
+        else:
+            local.subscribe(remote=True)
+
+    with pytest.raises(ValueError, match="is not a remote signal"):
+        attempt()
+    assert not local.has_listeners()
+
+
+def test_a_bad_delivery_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="delivery must be 'local'"):
+        orders.connect(lambda sender, **kw: None, weak=False, delivery="everywhere")
+    assert orders.receivers == []
+
+
+def test_model_signals_broadcast_only_for_remote_models(remote_authors: None) -> None:
+    def receive(sender: Any, **kwargs: Any) -> None: ...
+
+    with pytest.raises(ValueError, match=r"REMOTE_MODELS"):
+        signals.post_save.connect(receive, sender=Tag, delivery="broadcast")
+    with signals.post_save.connected_to(receive, sender=Author, delivery="broadcast"):
+        [info] = signals.post_save.receivers_for(Author)
+        assert info.delivery == "broadcast"
+
+
+# -- delivery ----------------------------------------------------------------------------
+
+
+def test_a_broadcast_receiver_runs_once_on_the_listener_not_in_the_send(
+    arrivals: Arrivals,
+) -> None:
+    local = arrivals.receiver("local")
+    broadcast = arrivals.receiver("broadcast")
+    with (
+        orders.connected_to(local),
+        orders.connected_to(broadcast, delivery="broadcast"),
+    ):
+        results = orders.send(sender=None, order=7)
+        assert [response for _, response in results] == ["local"]
+        calls = arrivals.wait_for(2)
+        assert arrivals.settle() == calls
+    [(name1, _, kwargs1, thread1), (name2, _, kwargs2, thread2)] = calls
+    assert (name1, kwargs1, thread1) == ("local", {"order": 7}, threading.current_thread().name)
+    assert (name2, kwargs2) == ("broadcast", {"order": 7})
+    assert thread2 != threading.current_thread().name
+
+
+def test_broadcast_receivers_run_in_priority_order_and_a_failure_stops_none(
+    arrivals: Arrivals, caplog: pytest.LogCaptureFixture
+) -> None:
+    def failing(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("broken")
+
+    with (
+        orders.connected_to(arrivals.receiver("low"), delivery="broadcast", priority=-1),
+        orders.connected_to(failing, delivery="broadcast", priority=5),
+        orders.connected_to(arrivals.receiver("high"), delivery="broadcast", priority=10),
+        caplog.at_level(logging.ERROR, logger="django.dispatch"),
+    ):
+        orders.send(sender=None)
+        calls = arrivals.wait_for(2)
+    assert [name for name, *_ in calls] == ["high", "low"]
+    assert "broken" in caplog.text
+
+
+def test_a_once_broadcast_receiver_runs_once_in_the_process(arrivals: Arrivals) -> None:
+    with orders.connected_to(arrivals.receiver("once"), delivery="broadcast", once=True):
+        orders.send(sender=None, n=1)
+        orders.send(sender=None, n=2)
+        arrivals.settle()
+    assert [kwargs for _, _, kwargs, _ in arrivals.calls] == [{"n": 1}]
+
+
+@pytest.mark.anyio
+async def test_an_async_broadcast_receiver_runs_on_the_listeners_loop(arrivals: Arrivals) -> None:
+    seen: list[tuple[str, str]] = []
+    arrived = threading.Event()
+    here = threading.current_thread().name
+
+    async def receive(sender: Any, **kwargs: Any) -> None:
+        seen.append(("async", threading.current_thread().name))
+        arrived.set()
+
+    with orders.connected_to(receive, delivery="broadcast"):
+        await orders.asend(sender=None)
+        assert await anyio.to_thread.run_sync(arrived.wait, WAIT)
+    assert seen == [("async", "eventbus-listener")]
+    assert here != "eventbus-listener"
+
+
+@pytest.mark.anyio
+async def test_a_remote_subscription_gets_every_send_and_a_local_one_only_this_processes() -> None:
+    async with (
+        orders.subscribe(remote=True) as remote_events,
+        orders.subscribe() as local_events,
+    ):
+        assert node.listening
+        await orders.asend(sender=None, price=Decimal("9.99"))
+        with anyio.fail_after(WAIT):
+            remote_event = await anext(remote_events)
+        local_event = await anext(local_events)
+    assert remote_event.kwargs == {"price": Decimal("9.99")}
+    assert local_event.kwargs == {"price": Decimal("9.99")}
+    assert remote_events.remote
+    assert not local_events.remote
+
+
+# -- when events go out --------------------------------------------------------------------
+
+
+def test_an_event_goes_out_after_commit_and_never_for_a_rollback(arrivals: Arrivals) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        with transaction.atomic():
+            orders.send(sender=None, n="committed")
+            published = node.counters.published
+        assert node.counters.published == published + 1  # at the commit, not before
+        arrivals.wait_for(1)
+        try:
+            with transaction.atomic():
+                orders.send(sender=None, n="rolled back")
+                raise ZeroDivisionError
+        except ZeroDivisionError:
+            pass
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    orders.send(sender=None, n="savepoint")
+                    raise ZeroDivisionError
+            except ZeroDivisionError:
+                pass
+        arrivals.settle()
+    assert [kwargs["n"] for _, _, kwargs, _ in arrivals.calls] == ["committed"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_async_send_in_an_async_transaction_goes_out_at_its_commit(
+    arrivals: Arrivals,
+) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        async with eventbus.atomic():
+            await orders.asend(sender=None, n="committed")
+        try:
+            async with eventbus.atomic():
+                await orders.asend(sender=None, n="rolled back")
+                raise ZeroDivisionError
+        except ZeroDivisionError:
+            pass
+        await anyio.to_thread.run_sync(arrivals.settle)
+    assert [kwargs["n"] for _, _, kwargs, _ in arrivals.calls] == ["committed"]
+
+
+def test_an_argument_the_wire_cannot_carry_raises_before_any_receiver_runs() -> None:
+    ran: list[str] = []
+    with (
+        orders.connected_to(lambda sender, **kw: ran.append("local")),
+        pytest.raises(TypeError, match=r"kwargs\['thing'\]"),
+    ):
+        orders.send(sender=None, thing=object())
+    assert ran == []
+
+
+def test_a_muted_signal_publishes_nothing(arrivals: Arrivals) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        published = node.counters.published
+        with orders.muted():
+            orders.send(sender=None)
+        assert node.counters.published == published
+        assert arrivals.settle() == []
+
+
+# -- model signals -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("remote_authors")
+def test_a_save_of_a_remote_model_arrives_as_a_rebuilt_instance(arrivals: Arrivals) -> None:
+    with signals.post_save.connected_to(
+        arrivals.receiver("saved"), sender=Author, delivery="broadcast"
+    ):
+        author = Author.objects.create(name="Ann")
+        Tag.objects.create(name="not remote")
+        [(_, sender, kwargs, _)] = arrivals.wait_for(1)
+        assert arrivals.settle() == arrivals.calls
+    assert sender is Author
+    assert kwargs["instance"] is not author
+    assert (kwargs["instance"].pk, kwargs["instance"].name) == (author.pk, "Ann")
+    assert kwargs["created"] is True
+
+
+@pytest.mark.usefixtures("remote_authors")
+def test_a_queryset_delete_sends_its_model_as_origin(arrivals: Arrivals) -> None:
+    Author.objects.create(name="Ann")
+    with signals.post_delete.connected_to(
+        arrivals.receiver("deleted"), sender=Author, delivery="broadcast"
+    ):
+        Author.objects.all().delete()
+        [(_, _, kwargs, _)] = arrivals.wait_for(1)
+    assert kwargs["origin"] is Author
+    assert kwargs["instance"].name == "Ann"
+
+
+# -- counting and seeing it ------------------------------------------------------------------
+
+
+def test_malformed_and_foreign_messages_are_dropped_counted_and_the_listener_goes_on(
+    arrivals: Arrivals, caplog: pytest.LogCaptureFixture
+) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        transport = node._transport
+        assert transport is not None
+        before = dict(node.counters.dropped)
+        with caplog.at_level(logging.WARNING, logger="eventbus"):
+            transport.publish(b"not a frame")
+            transport.publish(b"eventbus1." + b"0" * 64 + b".{}")
+            orders.send(sender=None, n="after")
+            arrivals.wait_for(1)
+        dropped = {k: v - before.get(k, 0) for k, v in node.counters.dropped.items()}
+    assert dropped == {"malformed": 1, "bad signature": 1}
+    assert [kwargs for _, _, kwargs, _ in arrivals.calls] == [{"n": "after"}]
+
+
+def test_status_lists_remote_signals_and_broadcast_receivers(arrivals: Arrivals) -> None:
+    receive = arrivals.receiver("b")
+    with orders.connected_to(receive, delivery="broadcast"):
+        report = node.status()
+    assert report["transport"].startswith("in-process")
+    assert report["signals"]["tests.remote.order_placed"] == ["tests.test_remote.receive_b"]
+    assert set(report["counters"]) == {
+        "published",
+        "publish_failed",
+        "received",
+        "delivered",
+        "dropped",
+        "reconnects",
+    }
