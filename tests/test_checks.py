@@ -336,3 +336,37 @@ def test_after_commit_receivers_and_concurrent_signals_are_left_out_of_w003() ->
             assert _w003(checks.check_alternating_receivers()) == []
     finally:
         payment_received.concurrent = False
+
+
+# -- E003, E004, W004: remote signals -------------------------------------------------------
+
+
+def _remote_checks(messages: list[CheckMessage], check_id: str) -> list[CheckMessage]:
+    return [m for m in messages if m.id == check_id]
+
+
+def test_two_remote_signals_with_one_name_are_error_e003() -> None:
+    first = eventbus.Signal(name="tests.checks.twice", remote=True)
+    second = eventbus.Signal(name="tests.checks.twice", remote=True)
+    [error] = [e for e in checks.check_remote() if e.id == "eventbus.E003" and "twice" in e.msg]
+    assert "'tests.checks.twice' is used by 2 signals" in error.msg
+    del first, second
+    gc.collect()
+    assert [e for e in checks.check_remote() if "twice" in e.msg] == []
+
+
+def test_a_remote_model_that_is_not_installed_is_error_e004(settings: Settings) -> None:
+    settings.EVENTBUS = {"REMOTE_MODELS": ["testapp.Author", "testapp.Nope"]}
+    [error] = _remote_checks(checks.check_remote(), "eventbus.E004")
+    assert "'testapp.Nope'" in error.msg
+
+
+def test_remote_signals_without_a_transport_are_warning_w004(settings: Settings) -> None:
+    remote = eventbus.Signal(name="tests.checks.remote", remote=True)
+    settings.EVENTBUS = {}
+    [warning] = _remote_checks(checks.check_remote(), "eventbus.W004")
+    assert "tests.checks.remote" in warning.msg
+    assert "EVENTBUS['TRANSPORT'] is not set" in warning.msg
+    settings.EVENTBUS = {"TRANSPORT": "redis://127.0.0.1:6379/0"}
+    assert _remote_checks(checks.check_remote(), "eventbus.W004") == []
+    del remote

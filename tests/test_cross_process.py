@@ -30,6 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 WAIT = 15.0
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
+#: Once per Django leg: its peers run on SQLite and on PostgreSQL whatever the suite's database.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("EVENTBUS_TEST_DB") == "postgres",
+    reason="runs in the SQLite run of each leg (its peers use both databases)",
+)
+
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
     deadline = time.monotonic() + timeout
@@ -251,3 +257,44 @@ def test_two_projects_sharing_one_redis_do_not_see_each_other(
     peers.stop(listener)
     [counters] = [line["counters"] for line in lines(out) if "counters" in line]
     assert counters["received"] == 1
+
+
+def test_manage_py_eventbus_listen_runs_until_sigterm_and_prints_its_counters(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A process with no broadcast receiver of its own: events arrive and are dropped as
+    unknown, counted, and SIGTERM stops it cleanly."""
+    group = Peers(redis_server.url, f"sqlite:{tmp_path / 'db.sqlite3'}", tmp_path, "listen-test")
+    group.run("migrate")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "eventbus", "listen"],
+        env={**group.env, "DJANGO_SETTINGS_MODULE": "tests.peers.settings"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("eventbus listening on redis://127.0.0.1:"), first
+        assert "has a broadcast receiver or a remote subscription" in process.stdout.readline()
+        group.send("one", EVENTBUS_PEER_N="1")
+        wait_until(
+            lambda: redis_server.client().pubsub_numsub("listen-test:events")[0][1] == 1,
+            "the listener's subscription",
+        )
+        group.send("one", EVENTBUS_PEER_N="2")
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=WAIT)
+    assert process.returncode == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("eventbus stopped listening: ")
+    counters = json.loads(last.removeprefix("eventbus stopped listening: "))
+    assert counters["dropped"] == {"unknown signal": counters["received"]}
+    assert counters["received"] >= 1

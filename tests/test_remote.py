@@ -8,19 +8,24 @@ rules across real processes over Redis are in ``test_cross_process.py``.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 import eventbus
-from eventbus import Signal, signals
+from eventbus import Signal, remote, signals
 from eventbus._node import node
 from tests.testapp.models import Author, Tag
 
@@ -340,3 +345,34 @@ def test_status_lists_remote_signals_and_broadcast_receivers(arrivals: Arrivals)
         "dropped",
         "reconnects",
     }
+
+
+def test_the_counters_and_status_are_public(arrivals: Arrivals) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        before = remote.counters()["published"]
+        orders.send(sender=None)
+        arrivals.wait_for(1)
+        assert remote.counters()["published"] == before + 1
+        assert remote.status() == node.status() | {"processes": remote.status()["processes"]}
+
+
+def test_manage_py_eventbus_status_shows_every_listening_process(arrivals: Arrivals) -> None:
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        assert node.listening
+
+        def reported() -> list[dict[str, Any]]:
+            out = StringIO()
+            call_command("eventbus", "status", "--json", stdout=out)
+            processes: list[dict[str, Any]] = json.loads(out.getvalue())["processes"]
+            return processes
+
+        deadline = time.monotonic() + WAIT
+        while not (processes := reported()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = StringIO()
+        call_command("eventbus", "status", stdout=text)
+    [me] = processes
+    assert me["pid"] == os.getpid()
+    assert set(me["counters"]) >= {"published", "received", "dropped", "reconnects"}
+    assert "tests.remote.order_placed" in text.getvalue()
+    assert "broadcast: tests.test_remote.receive_b" in text.getvalue()
