@@ -27,6 +27,8 @@ from django.db import transaction
 import eventbus
 from eventbus import Signal, remote, signals
 from eventbus._node import node
+from eventbus.conf import TransportSettings
+from tests.redis_server import RedisServer
 from tests.testapp.models import Author, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -376,3 +378,40 @@ def test_manage_py_eventbus_status_shows_every_listening_process(arrivals: Arriv
     assert set(me["counters"]) >= {"published", "received", "dropped", "reconnects"}
     assert "tests.remote.order_placed" in text.getvalue()
     assert "broadcast: tests.test_remote.receive_b" in text.getvalue()
+
+
+# -- publishing failures --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raise_on_error", [False, True])
+def test_a_publish_that_fails_is_logged_and_counted_or_raised_when_asked(
+    reinstall: Callable[..., None],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    raise_on_error: bool,
+) -> None:
+    reinstall(
+        transport=TransportSettings(
+            url=redis_server.url,
+            channel_prefix=f"tests-{os.getpid()}",
+            signing_key=b"k",
+            raise_on_publish_error=raise_on_error,
+        )
+    )
+    redis_server.stop()
+    ran: list[str] = []
+    with (
+        orders.connected_to(lambda sender, **kw: ran.append("local")),
+        caplog.at_level(logging.ERROR, logger="eventbus"),
+    ):
+        if raise_on_error:
+            with pytest.raises(remote.TransportError, match="Could not publish"):
+                orders.send(sender=None)
+        else:
+            orders.send(sender=None)
+            orders.send(sender=None)
+    # Outside a transaction the event goes out when the send starts: raising, it stops the send
+    # before its receivers.
+    assert ran == ([] if raise_on_error else ["local", "local"])
+    assert remote.counters()["publish_failed"] == (1 if raise_on_error else 2)
+    assert len([r for r in caplog.records if "could not publish" in r.getMessage()]) == 1
