@@ -253,9 +253,11 @@ class Node:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the listener thread (once); returns once it is subscribed (or after 10 s).
+        """Start the listener thread (once), without waiting for it to subscribe.
 
-        From then on, nothing published is missed (until an outage).
+        Connecting a broadcast receiver or entering a remote subscription calls
+        this, possibly on an event loop's thread (or while Redis is down), so it
+        never blocks; :meth:`wait_subscribed` waits.
         """
         with self._lock:
             if self._thread is not None or self._transport is None:
@@ -263,7 +265,11 @@ class Node:
             self._started.clear()
             self._thread = threading.Thread(target=self._run, name="eventbus-listener", daemon=True)
             self._thread.start()
-        self._started.wait(timeout=10)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the listener is subscribed (from then on nothing published is missed,
+        until an outage); return whether it is."""
+        return self.listening and self._started.wait(timeout)
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the listener: it finishes the event it is on, unsubscribes and closes."""

@@ -79,10 +79,26 @@ def arrivals() -> Arrivals:
     return Arrivals()
 
 
+def listen() -> None:
+    """Start this process's listener and wait until it is subscribed.
+
+    Connecting a broadcast receiver starts it too, but does not wait: an event published
+    before the subscription is in place is missed, as in any process that is not listening.
+    """
+    node.start()
+    assert node.wait_subscribed(WAIT)
+
+
+@pytest.fixture(autouse=True)
+def listening() -> None:
+    listen()
+
+
 @pytest.fixture
 def remote_authors(reinstall: Callable[..., None]) -> None:
     """Author is in REMOTE_MODELS (in-process transport); ``reinstall`` restores the settings."""
     reinstall(remote_models=("testapp.Author",))
+    listen()
 
 
 orders = Signal(name="tests.remote.order_placed", remote=True)
@@ -209,6 +225,7 @@ async def test_a_remote_subscription_gets_every_send_and_a_local_one_only_this_p
         orders.subscribe() as local_events,
     ):
         assert node.listening
+        assert await anyio.to_thread.run_sync(node.wait_subscribed, WAIT)
         await orders.asend(sender=None, price=Decimal("9.99"))
         with anyio.fail_after(WAIT):
             remote_event = await anext(remote_events)

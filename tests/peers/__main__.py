@@ -54,6 +54,7 @@ def listen(out: str) -> None:
     order_placed.connect(on_order, weak=False, delivery="broadcast")
     signals.post_save.connect(on_author, sender=Author, weak=False, delivery="broadcast")
     assert node.listening, "connecting a broadcast receiver starts the listener"
+    assert node.wait_subscribed(timeout=30), "subscribed"
     print("ready", flush=True)
     while not stop.wait(0.1):
         pass

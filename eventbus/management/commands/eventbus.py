@@ -133,8 +133,11 @@ class Command(BaseCommand):
         }
         try:
             node.start()
-            if not node.listening:
-                raise CommandError(f"eventbus could not start listening on {node.description}.")
+            if not node.wait_subscribed(timeout=30):
+                raise CommandError(
+                    f"eventbus could not subscribe to {node.description} within 30 s; is the "
+                    "server running? See the log."
+                )
             receivers = node.receiving()
             self.stdout.write(f"eventbus listening on {node.description} (Ctrl-C to stop)")
             if not receivers:
