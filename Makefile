@@ -4,12 +4,14 @@
 #                signal test suites with and without eventbus on both legs + the example shop's
 #                tests on both legs (one drives it in Debian's chromium) + docs
 #   make demo    serve the example shop on http://127.0.0.1:8000/ (`python -m example_asgi`,
-#                Ctrl-C to stop; other options: make demo DEMO_ARGS='--port 8001')
+#                Ctrl-C to stop), through Redis at $REDIS_URL if it answers, else alone;
+#                options go in DEMO_ARGS: make demo DEMO_ARGS='--port 8001 --workers 2'
 #
 # Every target bootstraps the virtualenv it needs on first use, so a fresh clone
 # needs nothing but GNU make, bash and the interpreters:
-#   .venv       Python 3.11 + Django 5.2.x + all extras (lint, tests, docs, demo)
+#   .venv       Python 3.11 + Django 5.2.x + all extras (lint, tests, docs, benchmarks)
 #   .venv-dj61  Python 3.13 + Django 6.1.x + test extras
+#   .venv-demo  Python 3.11 + Django 5.2.x + what the demo needs (the example and redis extras)
 # Nothing has to be activated in the calling shell. Interpreters can be forced
 # with PYTHON_DJ52=/path/to/python3.11 and PYTHON_DJ61=/path/to/python3.13.
 # Extra pytest arguments: make test-dj52 PYTEST_ARGS='-k ordering -x'.
@@ -28,10 +30,13 @@ unexport VIRTUAL_ENV PYTHONHOME PYTHONPATH DJANGO_SETTINGS_MODULE
 
 VENV := .venv
 VENV_DJ61 := .venv-dj61
+VENV_DEMO := .venv-demo
 STAMP := $(VENV)/.stamp
 STAMP_DJ61 := $(VENV_DJ61)/.stamp
+STAMP_DEMO := $(VENV_DEMO)/.stamp
 PY := $(VENV)/bin/python
 PY_DJ61 := $(VENV_DJ61)/bin/python
+PY_DEMO := $(VENV_DEMO)/bin/python
 
 DJANGO_DJ52 := Django>=5.2,<5.3
 DJANGO_DJ61 := Django>=6.1,<6.2
@@ -119,6 +124,19 @@ $(STAMP_DJ61): pyproject.toml Makefile
 	@$(call make_venv,$(VENV_DJ61),$(PYTHON_DJ61))
 	$(PY_DJ61) -m pip install $(PIP_FLAGS) --upgrade pip
 	$(PY_DJ61) -m pip install $(PIP_FLAGS) -e '.[test]' '$(DJANGO_DJ61)'
+	@touch $@
+
+.PHONY: .venv-demo
+.venv-demo: $(STAMP_DEMO) ## Create/update the demo's virtualenv (the example shop's needs only)
+
+$(STAMP_DEMO): pyproject.toml Makefile
+	@if [ -z "$(PYTHON_DJ52)" ]; then \
+	  echo "error: Python 3.11 not found (install it, e.g. 'pyenv install 3.11', or pass PYTHON_DJ52=/path/to/python3.11)" >&2; \
+	  exit 1; \
+	fi
+	@$(call make_venv,$(VENV_DEMO),$(PYTHON_DJ52))
+	$(PY_DEMO) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY_DEMO) -m pip install $(PIP_FLAGS) -e '.[example,redis]' '$(DJANGO_DJ52)'
 	@touch $@
 
 # --------------------------------------------------------------------------
@@ -223,7 +241,7 @@ test: lint test-dj52 test-dj52-pg test-dj61 test-dj61-pg test-django-dj52 test-d
 
 BENCH_RESULTS := benchmarks/results
 BENCH_QUICK_DIR ?= $(or $(TMPDIR),/tmp)/eventbus-bench-quick
-BENCH_DEPS_OK := import blinker, psygnal, matplotlib
+BENCH_DEPS_OK := import blinker, psygnal, matplotlib, redis, channels, channels_redis
 
 # $(call bench_leg,PYTHON,EXTRAS,DJANGO_PIN,BENCH_ARGS): install the bench extra
 # into the leg's virtualenv if it is missing, then run the suite there.
@@ -256,9 +274,12 @@ bench-quick: $(STAMP) ## Quick benchmarks on both legs (< 1 minute each) into BE
 # Misc
 # --------------------------------------------------------------------------
 
+# With Redis answering at $(REDIS_URL) (default redis://127.0.0.1:6379/0) the shop shares its
+# events through it, and DEMO_ARGS='--workers 2' serves it from two worker processes; without,
+# one process serves alone (and --workers above 1 is refused).
 .PHONY: demo
-demo: $(STAMP) ## Serve the example shop on http://127.0.0.1:8000/ (python -m example_asgi)
-	$(PY) -m example_asgi $(DEMO_ARGS)
+demo: $(STAMP_DEMO) ## Serve the example shop on http://127.0.0.1:8000/ (python -m example_asgi; DEMO_ARGS='--port 8001 --workers 2')
+	$(PY_DEMO) -m example_asgi $(DEMO_ARGS)
 
 .PHONY: info
 info: ## Show the interpreters each leg will use
@@ -267,6 +288,6 @@ info: ## Show the interpreters each leg will use
 
 .PHONY: clean
 clean: ## Remove virtualenvs, caches and build output
-	rm -rf $(VENV) $(VENV_DJ61) site build dist artifacts .coverage .coverage.* coverage.xml htmlcov \
+	rm -rf $(VENV) $(VENV_DJ61) $(VENV_DEMO) site build dist artifacts .coverage .coverage.* coverage.xml htmlcov \
 	  .mypy_cache .ruff_cache .pytest_cache .cache *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

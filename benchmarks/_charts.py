@@ -5,6 +5,11 @@
 * ``benchmarks-mixed.png``: ns per send to mixed sync and async receivers, a bar
   per library (the mechanism floor, eventbus, Django) for each layout and N,
   labelled with its ratio to Django; one row for ``send`` and one for ``asend``.
+* ``benchmarks-transport.png``: remote signals over Redis, one row per leg:
+  the cost of a send that publishes, the median one-way latency and the
+  throughput of each contender, a horizontal bar each, labelled with its ratio
+  to the group's baseline (for throughput: how many times its events per
+  second).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 from ._text import DASH, TIMES
 from ._timing import ratio, stats
 
-__all__ = ["CHARTS", "MIXED_CHART", "available", "render_charts"]
+__all__ = ["CHARTS", "MIXED_CHART", "TRANSPORT_CHART", "available", "render_charts"]
 
 #: ``(scenario, file name, title)`` of each line chart.
 CHARTS = (
@@ -27,6 +32,16 @@ CHARTS = (
 
 #: ``(file name, title)`` of the chart of mixed sync and async receivers.
 MIXED_CHART = ("benchmarks-mixed.png", "send() and asend() to mixed sync and async receivers")
+
+#: ``(file name, title)`` of the chart of remote signals over Redis.
+TRANSPORT_CHART = ("benchmarks-transport.png", "Across processes: remote signals over Redis")
+
+#: ``(scenario, axis label, per second)`` of each panel of the transport chart.
+_TRANSPORT_PANELS = (
+    ("transport_publish", "\u00b5s per send", False),
+    ("transport_latency", "\u00b5s one-way, median", False),
+    ("transport_throughput", "events per second", True),
+)
 
 _LAYOUTS = ("grouped", "alternating")
 _MIXED_CASES = ("mechanism floor", "eventbus", "django")
@@ -138,6 +153,57 @@ def _mixed_chart(plt: Any, results: Sequence[Result], title: str, path: Path) ->
     return True
 
 
+def _family_color(case: str) -> str:
+    """One colour per library: eventbus, redis-py and Channels (the rest grey)."""
+    for prefix, color in (("eventbus", "C0"), ("raw", "C2"), ("channels", "C1")):
+        if case.startswith(prefix):
+            return color
+    return "C7"
+
+
+def _transport_chart(plt: Any, results: Sequence[Result], title: str, path: Path) -> bool:
+    legs = [r for r in results if _groups(r, "transport_latency")]
+    if not legs:
+        return False
+    figure, axes = plt.subplots(
+        len(legs), len(_TRANSPORT_PANELS), figsize=(17, 3.9 * len(legs)), squeeze=False
+    )
+    for row, result in enumerate(legs):
+        for column, (scenario, label, per_second) in enumerate(_TRANSPORT_PANELS):
+            axis = axes[row][column]
+            found = _groups(result, scenario)
+            if not found:
+                axis.set_axis_off()
+                continue
+            cases, base = found[0]["cases"], found[0]["cases"][found[0]["baseline"]]
+            names = list(cases)
+            values, ratios = [], []
+            for name in names:
+                median = stats(cases[name]["samples"])["median"]
+                r = ratio(cases[name], base)["median"]
+                values.append(1e9 / median if per_second else median / 1000)
+                ratios.append(1 / r if per_second else r)
+            colors = [_family_color(name) for name in names]
+            bars = axis.barh(range(len(names)), values, color=colors)
+            axis.bar_label(bars, [f"{r:.2f}{TIMES}" for r in ratios], fontsize="small", padding=2)
+            axis.set_yticks(range(len(names)), names, fontsize="small")
+            axis.invert_yaxis()
+            axis.set_xlabel(label)
+            axis.locator_params(axis="x", nbins=5)
+            axis.margins(x=0.18)
+            axis.grid(True, axis="x", alpha=0.3)
+            axis.set_title(
+                f"{result['environment']['leg']}\n{scenario.removeprefix('transport_')} "
+                f"({TIMES} {found[0]['baseline']})",
+                fontsize="medium",
+            )
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return True
+
+
 def render_charts(results: Sequence[Result], directory: Path) -> list[str]:
     """Write the charts for ``results`` into ``directory``; return the file names written."""
     import matplotlib  # noqa: PLC0415 - optional
@@ -152,5 +218,8 @@ def render_charts(results: Sequence[Result], directory: Path) -> list[str]:
             written.append(filename)
     filename, title = MIXED_CHART
     if _mixed_chart(plt, results, title, directory / filename):
+        written.append(filename)
+    filename, title = TRANSPORT_CHART
+    if _transport_chart(plt, results, title, directory / filename):
         written.append(filename)
     return written

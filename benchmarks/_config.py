@@ -28,6 +28,12 @@ class Config:
         memory_receivers: receivers connected to measure memory per receiver.
         growth_sends: sends made while watching for memory growth.
         save_target_ns: batch length of the ``Model.save()`` scenario.
+        publish_target_ns: batch length of the publishing cases of the transport
+            scenario (each publish waits for the server's reply).
+        latency_events: events sent one at a time per case and repetition to take
+            one median latency (transport scenario).
+        throughput_events: events sent back to back per case and repetition to
+            take one throughput (transport scenario).
     """
 
     quick: bool
@@ -42,6 +48,9 @@ class Config:
     memory_receivers: int
     growth_sends: int
     save_target_ns: int
+    publish_target_ns: int
+    latency_events: int
+    throughput_events: int
 
 
 FULL = Config(
@@ -57,6 +66,9 @@ FULL = Config(
     memory_receivers=1_000,
     growth_sends=1_000_000,
     save_target_ns=50_000_000,
+    publish_target_ns=50_000_000,
+    latency_events=400,
+    throughput_events=2_000,
 )
 
 QUICK = Config(
@@ -74,6 +86,9 @@ QUICK = Config(
     memory_receivers=1_000,
     growth_sends=20_000,
     save_target_ns=5_000_000,
+    publish_target_ns=10_000_000,
+    latency_events=100,
+    throughput_events=200,
 )
 
 

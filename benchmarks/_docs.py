@@ -11,7 +11,8 @@ from . import _charts, _report
 from ._competitors import FLOOR_SOURCE
 from ._misses import MECHANISM_TOLERANCE
 from ._targets import GROWTH_LIMIT
-from ._text import TIMES
+from ._text import DASH, TIMES
+from ._transport import BASELINE_SOURCE
 from ._verdict import IMPLAUSIBLE, MARGIN_FACTOR
 
 __all__ = ["load", "render_docs"]
@@ -40,7 +41,9 @@ benchmarks/results/*.json. Do not edit by hand: re-run `make bench`. -->
 eventbus is measured against `django.dispatch.Signal` (plain and `use_caching=True`),
 [blinker](https://blinker.readthedocs.io/), [psygnal](https://psygnal.readthedocs.io/) and
 **the floor**: the fastest plain-Python loop that does the same work with nothing to look
-up (its code is [below](#the-floor-and-the-baselines)).
+up (its code is [below](#the-floor-and-the-baselines)). Remote signals, across processes over
+Redis, are measured against redis-py itself and Channels' Redis layer
+([below](#across-processes-remote-signals-over-redis)).
 """
 
 _METHOD = """\
@@ -98,6 +101,7 @@ or directly, in one environment (with the `bench` extra installed:
 python -m benchmarks                                   # full run, table in the terminal
 python -m benchmarks --quick --json /tmp/quick.json    # quick run, also saved as JSON
 python -m benchmarks --only send asend                 # some scenarios only
+python -m benchmarks --quick --only transport          # remote signals over Redis only
 python -m benchmarks --render docs/benchmarks.md benchmarks/results/*.json
 ```
 
@@ -145,6 +149,52 @@ bar labels are ratios to Django; the counts are in
 """
 
 
+_TRANSPORT = """\
+Remote signals across processes, over a `redis-server` {server}that the run starts for itself
+on the loopback interface (persistence off, nothing else connected). The benchmark process
+sends, with `EVENTBUS["TRANSPORT"]` pointing at that server; **peer processes** that it
+starts (`python -m benchmarks._peer`) receive:
+
+* an *eventbus* peer: a Django process with the `eventbus` app, whose two remote signals
+  have one broadcast receiver each, a sync one and an async one; eventbus's own listener
+  receives, checks, decodes and re-emits each event;
+* a *raw* peer: plain redis-py subscribers that `json.loads()` each message and call a
+  receiver with it: on a `redis.asyncio` loop as eventbus's listener receives
+  (**raw redis-py**, the baseline); the same calling a sync receiver through one
+  `sync_to_async(thread_sensitive=True)` hop per message, as eventbus runs a sync broadcast
+  receiver (**one thread hop**: the floor of that mechanism); and a sync redis-py subscriber
+  in a thread, for reference;
+* a *Channels* peer: an `AsyncConsumer` in a group of `channels_redis.core.RedisChannelLayer`,
+  run as Channels runs a consumer, with the layer's capacity raised to 1,000,000 so that no
+  event is dropped (its default, 100, drops silently what the consumer has not taken yet).
+
+Every event carries the same keyword arguments (six JSON values; eventbus's signed message
+is {size} bytes). eventbus sends them with `send(sender=None, **kwargs)` from sync code
+outside any transaction, with no receiver in the sending process; redis-py publishes
+`json.dumps(kwargs)` on a pooled client; Channels `await group_send(group, {{"type":
+"bench.event", **kwargs}})` on an asyncio loop. Their code is
+[below](#the-transport-baselines).
+
+* **Publishing** is timed like the in-process tables, before any peer starts (nothing is
+  subscribed): eventbus's `send()` against redis-py's `publish()` of the very bytes that
+  eventbus published for the same send; also timed are the wire's encoding and signing
+  alone, and encoding and signing followed by that raw `publish()`, by hand.
+* **Latency**: one event at a time. The sender reads `CLOCK_MONOTONIC`
+  (`time.clock_gettime_ns`) just before the send and the receiver first thing when called;
+  on Linux that clock is system-wide (time since boot), so the two readings, taken in two
+  processes, subtract to the one-way latency. The receiver writes its reading back over a
+  pipe, and the next event leaves once it is in. A repetition's figure is the median over
+  {latency} events; the table gives the median (min{dash}max) of those over the repetitions.
+* **Throughput**: {throughput} events back to back; a repetition's figure is the time from
+  just before the first send to the arrival of the last event, per event (events per second
+  is 10{sup9} divided by it).
+
+Latency and throughput cases are interleaved like the others: every contender takes its turn
+once per repetition, in an order rotated by one each time. The bar labels are ratios to the
+panel's baseline (for throughput, how many times its events per second).
+"""
+
+
 def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
     """Write the Markdown page to ``output`` and its charts next to it; return files written."""
     written = []
@@ -178,6 +228,27 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
         lines += [f"## {title}", "", _MIXED]
         if name in charts:
             lines += [f"![ns per send to mixed receivers, by layout and N]({name})", ""]
+    transport = [
+        r for r in results if any(g["scenario"].startswith("transport_") for g in r["groups"])
+    ]
+    if transport:
+        name = _charts.TRANSPORT_CHART[0]
+        first = transport[0]
+        server = first.get("transport", {}).get("redis_server")
+        lines += [
+            "## Across processes: remote signals over Redis",
+            "",
+            _TRANSPORT.format(
+                server=f"{server} " if server else "",
+                size=f"{first.get('transport', {}).get('message_bytes', '?')}",
+                latency=f"{first['config']['latency_events']:,}",
+                throughput=f"{first['config']['throughput_events']:,}",
+                dash=DASH,
+                sup9="\u2079",
+            ),
+        ]
+        if name in charts:
+            lines += [f"![publishing, latency and throughput over Redis]({name})", ""]
     if results:
         lines += ["## Results", ""]
         for result in results:
@@ -214,6 +285,15 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
         "",
         "```python",
         FLOOR_SOURCE,
+        "```",
+        "",
+        "### The transport baselines",
+        "",
+        "What each contender of the transport tables runs (`benchmarks/_transport.py` sends, "
+        "`benchmarks/_peer.py` receives); `receive` is the receiver, which reads the clock:",
+        "",
+        "```python",
+        BASELINE_SOURCE,
         "```",
         "",
         _RUN,

@@ -12,7 +12,17 @@ from typing import Any
 
 __all__ = ["environment", "leg_name"]
 
-_DISTRIBUTIONS = ("django", "asgiref", "anyio", "blinker", "psygnal", "eventbus")
+_DISTRIBUTIONS = (
+    "django",
+    "asgiref",
+    "anyio",
+    "blinker",
+    "psygnal",
+    "redis",
+    "channels",
+    "channels-redis",
+    "eventbus",
+)
 
 
 def _version(distribution: str) -> str | None:

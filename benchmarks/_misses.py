@@ -95,6 +95,25 @@ implementation of eventbus's ordering can meet it; the miss counts as known only
 stays within {MECHANISM_TOLERANCE}{TIMES} of the floor. Receivers whose priorities put the sync
 ones together avoid the hops (the *grouped* rows of the results).""",
     ),
+    KnownMiss(
+        key="latency_hop",
+        short="a sync broadcast receiver runs off the listener's event loop: one thread hop "
+        "per event",
+        title=f"Latency to a sync broadcast receiver in another process, within 1.5{TIMES} "
+        "of a raw redis-py round trip",
+        explanation=f"""\
+A process's listener receives on an asyncio event loop (`redis.asyncio`), and eventbus runs a
+sync broadcast receiver off that loop, in asgiref's thread-sensitive worker thread, so that
+it can use the ORM and never blocks the loop: each event to it costs one thread round trip,
+which the raw subscriber, calling its receiver on the loop, does not pay. The *floor* of
+that mechanism is timed alongside (`raw redis-py, one thread hop`: the raw subscriber calling
+the same receiver through one `await sync_to_async(receiver, thread_sensitive=True)(...)`,
+its code is [below](#the-transport-baselines)). When that floor, with nothing else to do,
+is itself slower than the target, no listener that keeps sync receivers off its loop can
+meet it; the miss counts as known only while eventbus stays within
+{MECHANISM_TOLERANCE}{TIMES} of the floor. Async broadcast receivers run on the listener's
+loop, with no hop, and are held to the target as it is.""",
+    ),
 )
 
 

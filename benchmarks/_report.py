@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._misses import known_miss
@@ -13,6 +13,7 @@ from ._verdict import label
 
 __all__ = [
     "TITLES",
+    "column",
     "markdown_environment",
     "markdown_hops",
     "markdown_memory",
@@ -41,7 +42,17 @@ TITLES = {
     "connect": "connect N receivers",
     "disconnect": "disconnect N receivers (in connection order)",
     "save": "`Model.save()` with one `post_save` receiver",
+    "transport_publish": "publishing: `send()` of a remote signal over Redis, no receivers",
+    "transport_latency": "latency: one event at a time to a receiver in another process",
+    "transport_throughput": "throughput: events back to back to a receiver in another process",
 }
+
+
+def column(found: Mapping[str, Any]) -> str:
+    """What a group's ``n`` is: ``N = 10`` receivers, or the size of a transport message."""
+    if found["scenario"].startswith("transport_"):
+        return f"one {found['n']:,} B message"
+    return f"N = {found['n']:,}"
 
 
 def _scenarios(result: Result) -> list[str]:
@@ -77,7 +88,7 @@ def terminal(result: Result) -> str:
             title = TITLES.get(scenario, scenario).replace("`", "")
             lines += [
                 "",
-                f"{title}: N={found['n']:,} ({found['unit']}, {len(base['samples'])} reps; "
+                f"{title}: {column(found)} ({found['unit']}, {len(base['samples'])} reps; "
                 f"{TIMES} {found['baseline']})",
                 f"  {'':<{width}} {'median':>12} {'min':>12} {'max':>12}",
             ]
@@ -198,7 +209,7 @@ def markdown_results(result: Result) -> list[str]:
         for found in groups:
             names += [name for name in found["cases"] if name not in names]
         unit, baseline = groups[0]["unit"], groups[0]["baseline"]
-        header = ["", *(f"N = {g['n']:,}" for g in groups)]
+        header = ["", *(column(g) for g in groups)]
         rows = []
         for name in names:
             cells = [name]
@@ -272,7 +283,17 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [("Python", f"{env['python']} ({env['implementation']})")]
     rows += [
         (dist, versions.get(dist) or "not installed")
-        for dist in ("django", "asgiref", "anyio", "blinker", "psygnal", "eventbus")
+        for dist in (
+            "django",
+            "asgiref",
+            "anyio",
+            "blinker",
+            "psygnal",
+            "redis",
+            "channels",
+            "channels-redis",
+            "eventbus",
+        )
     ]
     rows += [
         ("psygnal compiled", str(env["psygnal_compiled"])),
@@ -287,6 +308,9 @@ def _environment_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
 def markdown_environment(results: Sequence[Result]) -> list[str]:
     """Versions and platform of each leg."""
     columns = [_environment_rows(r["environment"]) for r in results]
+    for column_rows, result in zip(columns, results, strict=True):
+        server = (result.get("transport") or {}).get("redis_server")
+        column_rows.insert(-4, ("redis-server", server or DASH))
     header = ["", *(r["environment"]["leg"] for r in results)]
     rows = (
         [

@@ -8,14 +8,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _competitors, _connect, _memory, _orm, _scenarios
+from . import _competitors, _connect, _memory, _orm, _scenarios, _transport
 from ._config import Config, Group
 from ._environment import environment
 
 __all__ = ["SCENARIOS", "run"]
 
 #: Scenario names for ``--only``, in run order.
-SCENARIOS = ("send", "asend", "hops", "mixed", "connect", "memory", "save")
+SCENARIOS = ("send", "asend", "hops", "mixed", "connect", "memory", "save", "transport")
 
 
 def _progress(message: str) -> None:
@@ -30,8 +30,10 @@ def run(
     """Run the scenarios named in ``only`` (see ``SCENARIOS``) and return the result document.
 
     The document holds ``environment``, ``config``, ``groups`` (timed groups),
-    ``hops`` (thread hops / loop entries of mixed sends), ``memory`` and
-    ``skipped`` (scenarios or competitors left out, with the reason).
+    ``hops`` (thread hops / loop entries of mixed sends), ``memory``,
+    ``transport`` (the Redis server's version and the size of one message, when
+    the transport scenario ran) and ``skipped`` (scenarios or competitors left
+    out, with the reason).
     """
     unknown = sorted(set(only) - set(SCENARIOS))
     if unknown:
@@ -41,6 +43,7 @@ def run(
     groups: list[Group] = []
     hops: list[_scenarios.HopCount] = []
     memory: _memory.Memory | None = None
+    transport: dict[str, Any] = {}
     skipped = [f"{name}: not installed" for name in _competitors.missing_optional()]
     for name in SCENARIOS:
         if name not in only:
@@ -60,6 +63,10 @@ def run(
             groups += _connect.scenario_connect(config)
         elif name == "memory":
             memory = _memory.scenario_memory(config.memory_receivers, config.growth_sends)
+        elif name == "transport":
+            timed, transport, notes = _transport.scenario_transport(config)
+            groups += timed
+            skipped += notes
         elif can_save:
             groups += _orm.scenario_save(config)
         else:
@@ -77,5 +84,6 @@ def run(
         "groups": groups,
         "hops": hops,
         "memory": memory,
+        "transport": transport,
         "skipped": skipped,
     }

@@ -11,17 +11,34 @@ tell, or eventbus measured implausibly far below a floor).
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 from ._misses import MECHANISM_TOLERANCE
-from ._text import TIMES
+from ._text import TIMES, duration
+from ._timing import CaseResult
+from ._transport import CHANNELS_REDIS, RAW
 from ._verdict import NA, Condition, Measured, Verdict, decide, times
 
-__all__ = ["GROWTH_LIMIT", "MIXED_LIMITS", "TARGETS", "evaluate"]
+__all__ = [
+    "GROWTH_LIMIT",
+    "LATENCY_LIMIT",
+    "MIXED_LIMITS",
+    "PUBLISH_LIMIT",
+    "TARGETS",
+    "evaluate",
+    "events_per_s",
+]
 
 #: Bytes still allocated after the growth sends that still count as "no growth".
 GROWTH_LIMIT = 4096
+
+#: How many times a raw redis-py publish a send of a remote signal may take.
+PUBLISH_LIMIT = 1.5
+
+#: How many times a raw redis-py round trip's median latency eventbus's may be.
+LATENCY_LIMIT = 1.5
 
 #: Receiver count -> how many times Django's send/asend eventbus may take, alternating layout.
 MIXED_LIMITS = {10: 1.5, 100: 2.0}
@@ -114,6 +131,30 @@ def _send_async(result: Result) -> Verdict:
     return decide(f"{times(r.median)} one async_to_sync", [Condition(name, r, 1.3)], [(name, r)])
 
 
+def _excused(
+    main: Condition, floor: Measured, mine: Measured, name: str, key: str
+) -> tuple[Condition, list[Condition], str]:
+    """``main``, excused as the known miss ``key`` when its mechanism floor misses it too.
+
+    ``floor`` is the mechanism floor's ratio to what ``main`` compares with, ``mine``
+    eventbus's ratio to the floor (called ``name``). A miss is known only when the
+    floor itself cannot be shown to meet the limit and eventbus stays within
+    ``MECHANISM_TOLERANCE`` of the floor (see ``_misses``); when the run cannot tell
+    whether eventbus stays close, neither can the verdict. Returns ``main`` (excused or
+    not), the conditions to add, and a note for the detail.
+    """
+    floor_misses = Condition("floor", floor, main.limit).outcome != "met"
+    close = Condition(name, mine, MECHANISM_TOLERANCE)
+    if main.outcome == "met" or not floor_misses:
+        return main, [], ""
+    if close.outcome == "missed":
+        note = f", more than the {times(MECHANISM_TOLERANCE)} of the floor a known miss allows"
+        return main, [], note
+    excused = dataclasses.replace(main, known=key)
+    # Known or not: UNCLEAR when the run cannot tell whether eventbus stays close.
+    return excused, [close] if close.outcome == "undecided" else [], ""
+
+
 def _mixed(method: str) -> Callable[[Result], Verdict]:
     """The alternating-layout target of ``method`` (``send`` or ``asend``)."""
     scenario = f"mixed_{method}_alternating"
@@ -138,21 +179,11 @@ def _mixed(method: str) -> Callable[[Result], Verdict]:
                     f" (floor of the mechanism {times(floor.median)} django, "
                     f"eventbus {times(mine.median)} the floor)"
                 )
-                # A miss is known only when the floor itself cannot be shown to meet the
-                # limit and eventbus stays close to the floor (see _misses); when the run
-                # cannot tell whether eventbus stays close, neither can the verdict.
-                floor_misses = Condition("floor", floor, limit).outcome != "met"
-                close = Condition(f"eventbus/mechanism floor, N={n}", mine, MECHANISM_TOLERANCE)
-                if main.outcome != "met" and floor_misses:
-                    if close.outcome != "missed":
-                        main = dataclasses.replace(main, known=f"mixed_{method}")
-                    if close.outcome == "undecided":
-                        conditions.append(close)  # known or not: UNCLEAR
-                    elif close.outcome == "missed":
-                        text += (
-                            f", more than the {times(MECHANISM_TOLERANCE)} of the floor "
-                            "a known miss allows"
-                        )
+                main, extra, note = _excused(
+                    main, floor, mine, f"eventbus/mechanism floor, N={n}", f"mixed_{method}"
+                )
+                conditions += extra
+                text += note
             else:
                 text += " (floor of the mechanism not measured)"
             conditions.append(main)
@@ -209,6 +240,85 @@ def _save(result: Result) -> Verdict:
     )
 
 
+def _publish(result: Result) -> Verdict:
+    r = _measured(result, "transport_publish", None, "eventbus send", "raw publish")
+    if r is None:
+        return NA
+    found = _group(result, "transport_publish")
+    assert found is not None
+    cases = found["cases"]
+    detail = f"{times(r.median)} raw publish ({duration(_median(cases['raw publish']))})"
+    for case in ("encoding and signing", "encoding and signing, then raw publish"):
+        if case in cases:
+            detail += f"; {case} {times(Measured.of(cases[case], cases['raw publish']).median)}"
+    name = "eventbus send/raw publish"
+    return decide(detail, [Condition(name, r, PUBLISH_LIMIT)], [(name, r)])
+
+
+def _latency(result: Result) -> Verdict:
+    found = _group(result, "transport_latency")
+    if found is None:
+        return NA
+    cases = found["cases"]
+    raw = cases[RAW]
+    conditions: list[Condition] = []
+    floors: list[tuple[str, Measured]] = []
+    parts = [f"median one-way {RAW} {duration(_median(raw))}"]
+    for receiver in ("async", "sync"):
+        case = f"eventbus, {receiver} receiver"
+        r = Measured.of(cases[case], raw)
+        main = Condition(f"{case}/{RAW}", r, LATENCY_LIMIT)
+        text = f"{case} {times(r.median)}"
+        hop = f"{RAW}, one thread hop"
+        if receiver == "sync" and hop in cases:
+            floor = Measured.of(cases[hop], raw)
+            mine = Measured.of(cases[case], cases[hop])
+            floors.append((f"{case}/{hop}", mine))
+            text += (
+                f" (floor of the mechanism, one thread hop: {times(floor.median)} raw, "
+                f"eventbus {times(mine.median)} the floor"
+            )
+            main, extra, note = _excused(main, floor, mine, f"{case}/{hop}", "latency_hop")
+            conditions += extra
+            text += note + ")"
+        else:
+            floors.append((f"{case}/{RAW}", r))
+        conditions.append(main)
+        parts.append(text)
+    return decide("; ".join(parts), conditions, floors)
+
+
+def _throughput(result: Result) -> Verdict:
+    found = _group(result, "transport_throughput")
+    if found is None or CHANNELS_REDIS not in found["cases"]:
+        return NA
+    cases = found["cases"]
+    conditions: list[Condition] = []
+    floors: list[tuple[str, Measured]] = []
+    parts = []
+    for receiver in ("sync", "async"):
+        case = f"eventbus, {receiver} receiver"
+        # Time per event: at most Channels' is at least its throughput.
+        r = Measured.of(cases[case], cases[CHANNELS_REDIS])
+        conditions.append(Condition(f"{case}/{CHANNELS_REDIS}, time per event", r, 1.0))
+        if RAW in cases:
+            floors.append((f"{case}/{RAW}, time per event", Measured.of(cases[case], cases[RAW])))
+        parts.append(f"{case} {events_per_s(cases[case])}")
+    parts.append(f"{CHANNELS_REDIS} {events_per_s(cases[CHANNELS_REDIS])}")
+    if RAW in cases:
+        parts.append(f"{RAW} {events_per_s(cases[RAW])}")
+    return decide("; ".join(parts), conditions, floors)
+
+
+def _median(case: CaseResult) -> float:
+    return statistics.median(case["samples"])
+
+
+def events_per_s(case: CaseResult) -> str:
+    """The throughput of a case whose samples are ns per event: ``"4,210 events/s"``."""
+    return f"{1e9 / _median(case):,.0f} events/s"
+
+
 _MIXED_TARGET = (
     f"N = 10: ≤ {MIXED_LIMITS[10]:g}{TIMES} Django's `{{method}}`; "
     f"N = 100: ≤ {MIXED_LIMITS[100]:g}{TIMES}"
@@ -251,6 +361,22 @@ TARGETS: tuple[tuple[str, str, Callable[[Result], Verdict]], ...] = (
         _memory,
     ),
     ("`Model.save()` through the bridge", f"≤ 1.10{TIMES} Django's own `post_save`", _save),
+    (
+        "publishing: `send()` of a remote signal over Redis, no receivers, sync code",
+        f"≤ {PUBLISH_LIMIT:g}{TIMES} a raw redis-py `publish()` of the same bytes",
+        _publish,
+    ),
+    (
+        "latency: one event at a time to a broadcast receiver in another process",
+        f"median ≤ {LATENCY_LIMIT:g}{TIMES} a raw redis-py publish → subscriber round trip "
+        "(JSON of the same keyword arguments)",
+        _latency,
+    ),
+    (
+        "throughput: sends back to back to a broadcast receiver in another process",
+        "≥ Channels' Redis layer (`channels_redis` `group_send` to a consumer)",
+        _throughput,
+    ),
 )
 
 

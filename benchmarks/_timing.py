@@ -18,6 +18,14 @@ The rules:
   drift that affects both cases of one repetition alike. How far those
   per-repetition ratios disagree (their quartiles) decides whether a target
   verdict can be given at all: see ``_verdict``.
+* A case that takes its own figure (a median latency, a throughput: see
+  ``_transport``) is a *sampler*: ``sample()`` returns one figure, ns per
+  operation. ``interleave`` runs samplers by the same rules: one warm-up call
+  each, then one call per repetition in the rotated order, with the garbage
+  collector disabled during each call. It is collected once, before the
+  warm-ups, not before each call: a sampler's call is long and leaves little
+  garbage, and a full collection in a process that has run the other scenarios
+  takes tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -28,7 +36,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-__all__ = ["Case", "CaseResult", "Stats", "measure", "paired", "quartiles", "ratio", "stats"]
+__all__ = [
+    "Case",
+    "CaseResult",
+    "Sampler",
+    "Stats",
+    "interleave",
+    "measure",
+    "paired",
+    "quartiles",
+    "ratio",
+    "stats",
+]
 
 Timer = Callable[[int], int]
 
@@ -56,6 +75,18 @@ class Case:
     timer: Timer
     batch: int | None = None
     ops: int = 1
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A named case that takes its own figure: ``sample()`` returns ns per operation.
+
+    ``batch`` is how many operations one call makes (recorded with the result).
+    """
+
+    name: str
+    sample: Callable[[], float]
+    batch: int
 
 
 def stats(values: Sequence[float]) -> Stats:
@@ -109,16 +140,40 @@ def _calibrate(case: Case, target_ns: int) -> int:
     return batch
 
 
+def _rotated(count: int, reps: int) -> list[int]:
+    """Case indices in run order: every case once per repetition, starting one further along."""
+    return [(rep + step) % count for rep in range(reps) for step in range(count)]
+
+
 def measure(cases: Sequence[Case], reps: int, target_ns: int) -> dict[str, CaseResult]:
     """Time ``cases`` interleaved for ``reps`` repetitions; samples are ns per operation."""
     batches = [_calibrate(case, target_ns) for case in cases]
     samples: list[list[float]] = [[] for _ in cases]
-    count = len(cases)
-    for rep in range(reps):
-        for step in range(count):
-            index = (rep + step) % count
-            samples[index].append(_timed(cases[index], batches[index]))
+    for index in _rotated(len(cases), reps):
+        samples[index].append(_timed(cases[index], batches[index]))
     return {
         case.name: {"batch": batch, "samples": found}
         for case, batch, found in zip(cases, batches, samples, strict=True)
+    }
+
+
+def _sampled(sampler: Sampler) -> float:
+    gc.disable()
+    try:
+        return sampler.sample()
+    finally:
+        gc.enable()
+
+
+def interleave(samplers: Sequence[Sampler], reps: int) -> dict[str, CaseResult]:
+    """Run ``samplers`` interleaved for ``reps`` repetitions, after one warm-up call each."""
+    gc.collect()
+    for sampler in samplers:
+        _sampled(sampler)
+    samples: list[list[float]] = [[] for _ in samplers]
+    for index in _rotated(len(samplers), reps):
+        samples[index].append(_sampled(samplers[index]))
+    return {
+        sampler.name: {"batch": sampler.batch, "samples": found}
+        for sampler, found in zip(samplers, samples, strict=True)
     }

@@ -125,7 +125,7 @@ def schedule(call: Call, record: Record, receiver: Receiver) -> Any:
     return refusal
 
 
-def when_committed(alias: str, run: Callable[[], None], what: str) -> Any:
+def when_committed(alias: str, run: Callable[[], None], what: Callable[[], str]) -> Any:
     """Run ``run`` after the commit of ``alias``'s transaction, or now: the after-commit rules.
 
     For work that is not a receiver (publishing an event). Must be called from
@@ -133,24 +133,35 @@ def when_committed(alias: str, run: Callable[[], None], what: str) -> Any:
     ``AFTER_COMMIT`` when registered with ``on_commit``, ``RUN_NOW`` when no
     transaction is open (``run`` was *not* called: the caller runs it, where
     it wants), or the ``TransactionManagementError`` it logged in manual
-    transaction mode (``what`` names the work in that message).
+    transaction mode (``what()`` names the work in that message).
     """
-    from django.db import connections, transaction  # noqa: PLC0415 - see the module docstring
-    from django.db.transaction import TransactionManagementError  # noqa: PLC0415
-
-    connection = connections[alias]
+    db = _db()
+    connection = db.connections[alias]
     if connection.in_atomic_block:
-        transaction.on_commit(run, using=alias)
+        db.transaction.on_commit(run, using=alias)
         return AFTER_COMMIT
     if connection.connection is None or connection.autocommit:
         return RUN_NOW
-    refusal = TransactionManagementError(
-        f"{what} did not happen: database {alias!r} is in manual transaction mode (autocommit "
+    refusal = db.transaction.TransactionManagementError(
+        f"{what()} did not happen: database {alias!r} is in manual transaction mode (autocommit "
         "off, no atomic block), where Django cannot tell when the transaction commits. Send "
         "inside transaction.atomic(), or turn autocommit back on."
     )
     logger.error("%s", refusal)
     return refusal
+
+
+def _db() -> Any:
+    """``django.db``, imported on first use (see the module docstring) and then kept."""
+    global _django_db  # noqa: PLW0603 - a cache of one module
+    if _django_db is None:
+        import django.db  # noqa: PLC0415
+
+        _django_db = django.db
+    return _django_db
+
+
+_django_db: Any = None
 
 
 def defer(call: Call, record: Record, receiver: Receiver) -> Any:

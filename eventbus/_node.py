@@ -20,9 +20,10 @@ The rules:
   at all in manual transaction mode (logged). From async code the transaction
   is asked in a thread hop (it belongs to the sync thread), and an immediate
   publish awaits ``redis.asyncio`` on the running loop; from sync code it uses
-  the process's pooled sync client; from a sync ``send()`` made on a thread
-  that runs an event loop, a background thread publishes, so the loop never
-  blocks.
+  the process's pooled sync client. A sync ``send()`` of a remote signal on a
+  thread that runs an event loop raises ``AsyncSendError`` before anything
+  runs: there, whether the transaction commits can only be asked from async
+  code (``await asend()``), and blocking the loop is not an option.
 * **Publishing failures** (the server is down) are logged (once per outage)
   and counted; the send succeeds. With ``RAISE_ON_PUBLISH_ERROR`` the
   ``TransportError`` is raised instead, from the send, or from the
@@ -54,10 +55,10 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from . import _commit
+from ._exceptions import AsyncSendError
 from ._hops import in_event_loop_thread, to_thread
 from ._identity import signal_name
 from ._remote import remote_signals
@@ -93,7 +94,6 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
-        self._publisher: ThreadPoolExecutor | None = None
         self._failing = False
         atexit.register(self.stop)
 
@@ -188,9 +188,6 @@ class Node:
         transport = self._transport
         if transport is None:
             return
-        if in_event_loop_thread():
-            self._background().submit(self._publish_reporting, transport, data)
-            return
         self._publish_reporting(transport, data)
 
     def _publish_reporting(self, transport: Transport, data: bytes) -> None:
@@ -223,19 +220,13 @@ class Node:
         if config is not None and config.raise_on_publish_error:
             raise exc
 
-    def _background(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._publisher is None:
-                self._publisher = ThreadPoolExecutor(1, thread_name_prefix="eventbus-publish")
-            return self._publisher
-
-    def after_commit(self, data: bytes, alias: str, what: str) -> None:
+    def after_commit(self, data: bytes, alias: str, what: Callable[[], str]) -> None:
         """Publish after ``alias``'s commit, or now, from sync code (the after-commit rules)."""
         scheduled = _commit.when_committed(alias, functools.partial(self.publish, data), what)
         if scheduled is _commit.RUN_NOW:
             self.publish(data)
 
-    async def aafter_commit(self, data: bytes, alias: str, what: str) -> None:
+    async def aafter_commit(self, data: bytes, alias: str, what: Callable[[], str]) -> None:
         """Publish after ``alias``'s commit, or now, from async code (asked in a thread hop)."""
         scheduled = await to_thread(
             functools.partial(
@@ -276,13 +267,10 @@ class Node:
         with self._lock:
             thread, loop, task = self._thread, self._loop, self._task
             self._thread = None
-            publisher, self._publisher = self._publisher, None
         if thread is not None and loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # its loop is already closed
                 loop.call_soon_threadsafe(task.cancel)
             thread.join(timeout)
-        if publisher is not None:
-            publisher.shutdown(wait=True)
 
     def _run(self) -> None:
         asyncio.run(self._listen())
@@ -322,27 +310,44 @@ class Node:
             await asyncio.sleep(REPORT_EVERY)
 
     async def _handle(self, data: bytes) -> None:
-        """Check, decode and re-emit one message (see the module docstring)."""
+        """Check, decode and re-emit one message (see the module docstring).
+
+        Nothing a message or a receiver does stops the listener: a refused
+        message is dropped and counted by reason; a ``from_wire`` hook that
+        raises drops its message as ``"malformed"`` (logged with the traceback);
+        receivers' failures are logged by the robust re-emission.
+        """
         self.counters.add("received")
         wire = self._wire
         assert wire is not None
         try:
             envelope = wire.loads(data, _wire_hook)
         except WireError as exc:
-            if self.counters.drop(exc.kind) == 1:
-                logger.warning(
-                    "eventbus dropped a message from the wire (%s): %s; further ones of this "
-                    "kind are only counted.",
-                    exc.kind,
-                    exc,
-                )
+            self._dropped(exc.kind, str(exc))
+            return
+        except Exception as exc:  # a from_wire hook that failed
+            self._dropped("malformed", f"{type(exc).__name__}: {exc}", exc)
             return
         signal = remote_signals.lookup(envelope.signal)
         if signal is None:
-            self.counters.drop("unknown signal")
+            self._dropped("unknown signal", f"no remote signal named {envelope.signal!r}")
             return
-        await signal._emit_remote(envelope.sender, envelope.kwargs)
+        try:
+            await signal._emit_remote(envelope.sender, envelope.kwargs)
+        except Exception:
+            logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
+            return
         self.counters.add("delivered")
+
+    def _dropped(self, kind: str, why: str, exc: BaseException | None = None) -> None:
+        if self.counters.drop(kind) == 1:
+            logger.warning(
+                "eventbus dropped a message from the wire (%s): %s; further ones of this kind "
+                "are only counted.",
+                kind,
+                why,
+                exc_info=exc,
+            )
 
     # -- seeing it -------------------------------------------------------------------------
 
@@ -398,6 +403,10 @@ def _wire_hook(name: str) -> Hook | Literal[False] | None:
     return hook
 
 
+def _publishing(signal: Any) -> str:
+    return f"Publishing a send of {signal_name(signal)}"
+
+
 class _Outbound:
     """The local tap that puts one remote signal's sends (to one sender) on the wire."""
 
@@ -414,11 +423,18 @@ class _Outbound:
         signal = self.signal()
         if signal is None:
             return None
+        if from_sync and in_event_loop_thread():
+            raise AsyncSendError(
+                f"{signal_name(signal)}.send() was called on a thread that runs an event loop, "
+                "and the signal is remote: whether its transaction commits can only be asked "
+                "from async code (the transaction belongs to the sync thread). Use `await "
+                "signal.asend(...)` instead."
+            )
         kwargs = dict(event.kwargs)
         data = self._node.encode(signal, event.sender, kwargs)
         using = kwargs.get("using")
         alias = using if isinstance(using, str) else "default"
-        what = f"Publishing a send of {signal_name(signal)}"
+        what = functools.partial(_publishing, signal)
         if from_sync:
             self._node.after_commit(data, alias, what)
             return None

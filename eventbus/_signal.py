@@ -124,6 +124,8 @@ class Signal(django.dispatch.Signal):
         # them in place): no receivers and no taps is one attribute test each.
         self._records = self._registry.records
         self._taps = self._registry.taps
+        # Broadcast plans by id(sender), with the registry generation they were built at.
+        self._remote_plans: dict[int, tuple[int, Plan]] = {}
         if remote and name is not None:
             remote_signals.register(name, self)
 
@@ -613,11 +615,24 @@ class Signal(django.dispatch.Signal):
                 if event is None:
                     event = make_event(self, sender, named)
                 tap.deliver(event, False)
-        records = tuple(r for r in self._which(sender) if r.broadcast)
-        if not records:
+        plan = self._broadcast_plan(sender)
+        if not plan.records:
             return []
-        plan = Plan(records, self._concurrent)
         return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+
+    def _broadcast_plan(self, sender: Any) -> Plan:
+        """The broadcast receivers an event for ``sender`` reaches, cached until a change."""
+        key = id(sender)
+        generation = self._registry.generation
+        cached = self._remote_plans.get(key)
+        if cached is not None and cached[0] == generation and not self._custom_live_receivers:
+            return cached[1]
+        records = tuple(r for r in self._which(sender) if r.broadcast)
+        plan = Plan(records, self._concurrent)
+        if len(self._remote_plans) >= 64:
+            self._remote_plans.clear()
+        self._remote_plans[key] = (generation, plan)
+        return plan
 
     # -- taps and subscriptions -------------------------------------------------------
 

@@ -309,7 +309,7 @@ class Wire:
                     "it must return a dict of keyword arguments."
                 )
         try:
-            encoded_sender = _encode_root(sender, name, "sender", _SENDER_HINT)
+            encoded_sender = _encode_root(sender, name, None)
             encoded_kwargs = {}
             for key, value in kwargs.items():
                 if not isinstance(key, str):
@@ -317,7 +317,7 @@ class Wire:
                         f"eventbus cannot send the keyword argument {key!r} of signal {name!r}: "
                         "keyword argument names must be str."
                     )
-                encoded_kwargs[key] = _encode_root(value, name, f"kwargs[{key!r}]", _KWARGS_HINT)
+                encoded_kwargs[key] = _encode_root(value, name, key)
         except RecursionError:
             raise ValueError(
                 f"eventbus cannot send signal {name!r}: its arguments are nested too deeply, "
@@ -326,7 +326,7 @@ class Wire:
         origin = self._origin if self._origin is not None else Origin.here()
         envelope = {
             "v": WIRE_VERSION,
-            "id": uuid.uuid4().hex,
+            "id": os.urandom(16).hex(),  # as unique as a uuid4, four times cheaper
             "signal": name,
             "sender": encoded_sender,
             "kwargs": encoded_kwargs,
@@ -460,11 +460,15 @@ class _Refused(Exception):
         )
 
 
-def _encode_root(value: Any, signal: str, root: str, hint: str) -> _Json:
+def _encode_root(value: Any, signal: str, key: str | None) -> _Json:
+    """Encode the sender (``key`` None) or the keyword argument ``key``; the path in an
+    error message is only built when a value is refused."""
     try:
         return _encode(value)
     except _Refused as exc:
-        raise exc.error(signal, root, hint) from None
+        if key is None:
+            raise exc.error(signal, "sender", _SENDER_HINT) from None
+        raise exc.error(signal, f"kwargs[{key!r}]", _KWARGS_HINT) from None
 
 
 def _encode(value: Any) -> _Json:

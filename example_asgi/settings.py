@@ -5,14 +5,24 @@ The database is the SQLite file named by ``EXAMPLE_ASGI_DB`` (default:
 so concurrent orders take the write lock in turn (waiting up to 20 s) instead of
 failing with "database is locked" halfway through.
 
+The processes of the shop share their events through the Redis server named by
+``EXAMPLE_ASGI_REDIS``, which ``python -m example_asgi`` sets once Redis answered
+at ``REDIS_URL``. Without it, each process is the whole cluster: its remote
+signals reach its own broadcast receivers and remote subscriptions only. The
+channel prefix is the example's own, one per database file, so processes that
+serve one shop share their events, and nothing else does (not the tests, not
+another demo on the same Redis).
+
 Not for production: the secret key is public and ``DEBUG`` is off only so the
 example behaves like a deployed site.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -48,14 +58,26 @@ TEMPLATES = [
     },
 ]
 
+DATABASE_FILE = os.path.abspath(os.environ.get("EXAMPLE_ASGI_DB") or BASE_DIR / "db.sqlite3")
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("EXAMPLE_ASGI_DB") or str(BASE_DIR / "db.sqlite3"),
+        "NAME": DATABASE_FILE,
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+EVENTBUS: dict[str, Any] = {
+    # Every process hears of saved products: the feeds' stock, the cached product lists.
+    "REMOTE_MODELS": ["shop.Product"],
+}
+if os.environ.get("EXAMPLE_ASGI_REDIS"):
+    EVENTBUS["TRANSPORT"] = {
+        "URL": os.environ["EXAMPLE_ASGI_REDIS"],
+        "CHANNEL_PREFIX": "eventbus-example-shop:"
+        + hashlib.sha256(DATABASE_FILE.encode()).hexdigest()[:12],
+    }
 
 # The confirmation emails are printed to the console (tests swap in locmem).
 # Django 6.1 replaced EMAIL_BACKEND with MAILERS (and deprecates the former).

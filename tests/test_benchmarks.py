@@ -3,9 +3,11 @@
 No timing assertions. Smoke tests with tiny repetition counts check that every
 competitor and floor returns the same ``[(receiver, response)]`` as eventbus,
 that hops are counted, and that a run produces a complete result document,
-report and docs page. The verdicts (PASS, known MISS, FAIL, UNCLEAR) are tested
-on synthetic results, whose samples are made up. Parts that need the optional
-``bench`` extra (blinker, psygnal, matplotlib) skip cleanly without it.
+report and docs page. The transport scenario runs once, tiny, against a
+private ``redis-server`` and real peer processes. The verdicts (PASS, known
+MISS, FAIL, UNCLEAR) are tested on synthetic results, whose samples are made
+up. Parts that need the optional ``bench`` extra (blinker, psygnal,
+matplotlib, channels) skip cleanly without it.
 """
 
 from __future__ import annotations
@@ -27,15 +29,24 @@ import pytest
 
 import eventbus
 from benchmarks import _competitors as comp
+from benchmarks import _transport
 from benchmarks._config import FULL, QUICK, Config, Group, group
 from benchmarks._docs import render_docs
 from benchmarks._misses import KNOWN_MISSES, MECHANISM_TOLERANCE, known_miss
-from benchmarks._report import markdown_misses, markdown_targets, terminal
+from benchmarks._peer import PAYLOAD
+from benchmarks._report import (
+    column,
+    markdown_environment,
+    markdown_misses,
+    markdown_results,
+    markdown_targets,
+    terminal,
+)
 from benchmarks._run import SCENARIOS, run
 from benchmarks._scenarios import count_hops, mixed_receivers
 from benchmarks._targets import MIXED_LIMITS, TARGETS, evaluate
 from benchmarks._text import TIMES
-from benchmarks._timing import Case, CaseResult, measure, ratio
+from benchmarks._timing import Case, CaseResult, Sampler, interleave, measure, ratio
 from benchmarks._verdict import IMPLAUSIBLE, Condition, Measured, decide, label
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +60,7 @@ needs_psygnal = pytest.mark.skipif(
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed"
 )
+has_channels = all(importlib.util.find_spec(name) is not None for name in _transport.CHANNELS)
 
 TINY = dataclasses.replace(
     QUICK,
@@ -63,6 +75,9 @@ TINY = dataclasses.replace(
     memory_receivers=20,
     growth_sends=200,
     save_target_ns=20_000,
+    publish_target_ns=200_000,
+    latency_events=3,
+    throughput_events=5,
 )
 
 
@@ -292,9 +307,26 @@ def test_measure_interleaves_cases_and_reports_one_sample_per_repetition() -> No
     assert ratio(results["a"], results["b"]) == {"median": 1.0, "min": 1.0, "max": 1.0}
 
 
+def test_interleave_takes_one_sample_per_repetition_in_rotated_order() -> None:
+    calls: list[str] = []
+
+    def sampler(name: str, figure: float) -> Sampler:
+        def sample() -> float:
+            calls.append(name)
+            return figure
+
+        return Sampler(name, sample, batch=5)
+
+    results = interleave([sampler("a", 10.0), sampler("b", 20.0)], 3)
+    # One warm-up each, then the same rotation as measure().
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert results["b"] == {"batch": 5, "samples": [20.0, 20.0, 20.0]}
+
+
 @pytest.fixture(scope="module")
 def tiny_run() -> dict[str, Any]:
-    only = [name for name in SCENARIOS if name != "save"]
+    # save needs its own process; transport starts processes (tested on its own below).
+    only = [name for name in SCENARIOS if name not in ("save", "transport")]
     return run(TINY, only, progress=lambda message: None)
 
 
@@ -327,8 +359,8 @@ def test_every_target_gets_a_verdict_and_the_report_renders(
 ) -> None:
     verdicts = evaluate(tiny_run)
     assert len(verdicts) == len(TARGETS)
-    # Save was not run in-process, and the mixed targets need N = 10 and 100.
-    assert [v["status"] for v in verdicts].count("n/a") == 3
+    # Save and transport were not run, and the mixed targets need N = 10 and 100.
+    assert [v["status"] for v in verdicts].count("n/a") == 6
     assert all(v["status"] in {"PASS", "MISS", "FAIL", "UNCLEAR", "n/a"} for v in verdicts)
     assert "\ntargets (" in terminal(tiny_run)
     written = render_docs([tiny_run, tiny_run], tmp_path / "benchmarks.md")
@@ -381,6 +413,9 @@ def test_quick_mode_is_smaller_than_the_full_run() -> None:
     assert FULL.reps >= 7
     assert QUICK.connect_count < FULL.connect_count == 10_000
     assert QUICK.growth_sends < FULL.growth_sends == 1_000_000
+    assert QUICK.latency_events < FULL.latency_events
+    assert QUICK.throughput_events < FULL.throughput_events
+    assert QUICK.publish_target_ns < FULL.publish_target_ns
     # The mixed targets are judged at N = 10 and 100, in quick runs too.
     assert set(MIXED_LIMITS) <= set(QUICK.mixed_sizes) == set(FULL.mixed_sizes)
 
@@ -613,3 +648,218 @@ def test_the_page_says_when_a_miss_is_not_a_known_one() -> None:
 
 def test_the_page_says_so_when_nothing_is_missed() -> None:
     assert markdown_misses([document([])])[0].startswith("Every target is met")
+
+
+# -- the transport scenario: a tiny run against a private redis-server -----------------------
+
+TRANSPORT_CONTENDERS = {
+    "raw redis-py",
+    "raw redis-py, one thread hop",
+    "raw redis-py, sync subscriber",
+    "eventbus, sync receiver",
+    "eventbus, async receiver",
+}
+
+
+@pytest.fixture(scope="module")
+def transport_run() -> dict[str, Any]:
+    from eventbus._node import node  # noqa: PLC0415 - what the run must leave as it found it
+
+    missing = _transport.missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing[0])
+        pytest.skip(missing[0])
+    before = node.description
+    document = run(TINY, ["transport"], progress=lambda message: None)
+    assert node.description == before
+    return document
+
+
+def test_the_transport_scenario_measures_every_contender_across_processes(
+    transport_run: dict[str, Any],
+) -> None:
+    document = json.loads(json.dumps(transport_run))
+    groups = {g["scenario"]: g for g in document["groups"]}
+    assert set(groups) == {"transport_publish", "transport_latency", "transport_throughput"}
+    assert set(groups["transport_publish"]["cases"]) == {
+        "raw publish",
+        "eventbus send",
+        "encoding and signing",
+        "encoding and signing, then raw publish",
+    }
+    contenders = TRANSPORT_CONTENDERS | ({"channels_redis"} if has_channels else set())
+    # Each case's batch of events all arrived: a lost one ends the run with the peer's stderr.
+    for scenario in ("transport_latency", "transport_throughput"):
+        assert set(groups[scenario]["cases"]) == contenders
+    assert groups["transport_latency"]["baseline"] == "raw redis-py"
+    size = document["transport"]["message_bytes"]
+    assert size > len(json.dumps(PAYLOAD))  # the signed envelope around them
+    for found in groups.values():
+        assert found["n"] == size
+        for case in found["cases"].values():
+            assert len(case["samples"]) == 2
+            assert all(sample > 0 for sample in case["samples"])
+    assert document["transport"]["redis_server"]
+    assert document["environment"]["versions"]["redis"]
+    if not has_channels:
+        assert any("channels" in note for note in document["skipped"])
+
+
+def test_the_transport_targets_get_verdicts_and_the_page_a_section(
+    transport_run: dict[str, Any], tmp_path: Path
+) -> None:
+    verdicts = {
+        what: v["status"] for (what, _, _), v in zip(TARGETS, evaluate(transport_run), strict=True)
+    }
+    assert verdicts[TRANSPORT_TARGET["publish"]] != "n/a"
+    assert verdicts[TRANSPORT_TARGET["latency"]] != "n/a"
+    assert (verdicts[TRANSPORT_TARGET["throughput"]] == "n/a") is not has_channels
+    assert "\n  [" in terminal(transport_run)
+    render_docs([transport_run], tmp_path / "benchmarks.md")
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "## Across processes: remote signals over Redis" in page
+    assert f"one {transport_run['transport']['message_bytes']} B message" in page
+    assert "### The transport baselines" in page
+    for code in ("def raw_send(", "def raw_subscribers(", "def channels_consumer("):
+        assert code in page
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "benchmarks-transport.png").read_bytes().startswith(b"\x89PNG")
+        assert "](benchmarks-transport.png)" in page
+
+
+def test_the_transport_scenario_is_skipped_with_a_reason_without_redis_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVENTBUS_REDIS_SERVER", "/nonexistent/redis-server")
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    document = run(TINY, ["transport"], progress=lambda message: None)
+    assert document["groups"] == []
+    assert any(note.startswith("transport: redis-server not found") for note in document["skipped"])
+
+
+# -- the transport targets, on synthetic results ---------------------------------------------
+
+#: The transport targets' names, by what they measure.
+TRANSPORT_TARGET = {
+    "publish": TARGETS[-3][0],
+    "latency": TARGETS[-2][0],
+    "throughput": TARGETS[-1][0],
+}
+
+
+def transport_groups(
+    *,
+    publish: float = 1.3,
+    async_receiver: float = 1.3,
+    sync_receiver: float = 1.4,
+    hop: float = 1.2,
+    channels: float | None = 1_000_000.0,
+) -> list[Group]:
+    """Transport groups with steady samples: ratios to raw redis-py as given (ns per event)."""
+    contenders = {
+        "raw redis-py": steady(100_000.0),
+        "raw redis-py, one thread hop": steady(100_000.0 * hop),
+        "raw redis-py, sync subscriber": steady(80_000.0),
+        "eventbus, sync receiver": steady(100_000.0 * sync_receiver),
+        "eventbus, async receiver": steady(100_000.0 * async_receiver),
+    }
+    if channels is not None:
+        contenders["channels_redis"] = steady(channels)
+    publish_cases = {
+        "raw publish": steady(100_000.0),
+        "eventbus send": steady(100_000.0 * publish),
+        "encoding and signing": steady(10_000.0),
+    }
+    return [
+        group("transport_publish", 398, "raw publish", publish_cases),
+        group("transport_latency", 398, "raw redis-py", dict(contenders)),
+        group(
+            "transport_throughput",
+            398,
+            "channels_redis" if channels is not None else "raw redis-py",
+            dict(contenders),
+        ),
+    ]
+
+
+def test_the_transport_targets_pass_within_their_limits() -> None:
+    result = document(transport_groups())
+    for what in TRANSPORT_TARGET.values():
+        assert verdict_on(result, what)["status"] == "PASS", what
+    throughput = verdict_on(result, TRANSPORT_TARGET["throughput"])["detail"]
+    assert "eventbus, sync receiver 7,143 events/s" in throughput
+    assert "channels_redis 1,000 events/s" in throughput
+    publish = verdict_on(result, TRANSPORT_TARGET["publish"])["detail"]
+    assert publish.startswith(f"1.30{TIMES} raw publish (100.0 µs); encoding and signing 0.10")
+
+
+def test_a_send_that_publishes_slower_than_the_limit_fails() -> None:
+    result = document(transport_groups(publish=1.8))
+    assert verdict_on(result, TRANSPORT_TARGET["publish"])["status"] == "FAIL"
+
+
+def test_a_send_that_publishes_faster_than_a_raw_publish_is_implausible() -> None:
+    verdict = verdict_on(document(transport_groups(publish=0.5)), TRANSPORT_TARGET["publish"])
+    assert verdict["status"] == "UNCLEAR"
+    assert verdict["note"].startswith("implausible (eventbus send/raw publish: 0.50")
+
+
+def test_an_async_receiver_over_the_latency_limit_fails() -> None:
+    result = document(transport_groups(async_receiver=1.8))
+    assert verdict_on(result, TRANSPORT_TARGET["latency"])["status"] == "FAIL"
+
+
+def test_a_sync_receiver_whose_thread_hop_floor_misses_the_latency_limit_is_a_known_miss() -> None:
+    # The floor (raw + one hop) is 1.7x raw; eventbus is 1.06x the floor.
+    result = document(transport_groups(hop=1.7, sync_receiver=1.8))
+    verdict = verdict_on(result, TRANSPORT_TARGET["latency"])
+    assert verdict["status"] == "MISS"
+    assert verdict["known"] == ["latency_hop"]
+    assert f"eventbus {1.8 / 1.7:.2f}{TIMES} the floor" in verdict["detail"]
+    assert f"[MISS, known: {known_miss('latency_hop').short}]" in terminal(result)
+    section = "\n".join(markdown_misses([result]))
+    assert f"* **{known_miss('latency_hop').title}.** A known miss." in section
+
+
+def test_a_sync_receiver_far_above_its_thread_hop_floor_fails() -> None:
+    result = document(transport_groups(hop=1.7, sync_receiver=2.5))
+    verdict = verdict_on(result, TRANSPORT_TARGET["latency"])
+    assert verdict["status"] == "FAIL"
+    assert f"more than the {MECHANISM_TOLERANCE:.2f}{TIMES} of the floor" in verdict["detail"]
+
+
+def test_a_sync_receiver_over_the_limit_fails_when_its_floor_meets_it() -> None:
+    result = document(transport_groups(hop=1.2, sync_receiver=1.6))
+    assert verdict_on(result, TRANSPORT_TARGET["latency"])["status"] == "FAIL"
+
+
+def test_throughput_below_channels_fails_and_without_channels_is_not_measured() -> None:
+    slower = document(transport_groups(channels=120_000.0))
+    assert verdict_on(slower, TRANSPORT_TARGET["throughput"])["status"] == "FAIL"
+    without = document(transport_groups(channels=None))
+    assert verdict_on(without, TRANSPORT_TARGET["throughput"])["status"] == "n/a"
+
+
+def test_transport_tables_are_labelled_by_the_size_of_one_message() -> None:
+    result = document(transport_groups())
+    assert column(result["groups"][0]) == "one 398 B message"
+    assert column(group("send", 10, "floor", {"floor": steady(1.0)})) == "N = 10"
+    assert "|  | one 398 B message |" in "\n".join(markdown_results(result))
+    assert "one 398 B message (ns/send" in terminal(result)
+
+
+def test_the_environment_table_names_the_redis_server() -> None:
+    result = document(transport_groups())
+    result["environment"] |= {
+        "implementation": "CPython",
+        "versions": {"redis": "8.1.0", "channels-redis": "4.3.0"},
+        "psygnal_compiled": None,
+        "cpu_count": 2,
+    }
+    result["transport"] = {"redis_server": "7.0.15", "message_bytes": 398}
+    table = "\n".join(markdown_environment([result]))
+    assert "| redis-server | 7.0.15 |" in table
+    assert "| channels-redis | 4.3.0 |" in table
+    assert "| channels | not installed |" in table

@@ -432,3 +432,55 @@ def test_a_publish_that_fails_is_logged_and_counted_or_raised_when_asked(
     assert ran == ([] if raise_on_error else ["local", "local"])
     assert remote.counters()["publish_failed"] == (1 if raise_on_error else 2)
     assert len([r for r in caplog.records if "could not publish" in r.getMessage()]) == 1
+
+
+# -- what must not stop the listener, and sends it cannot judge ------------------------------
+
+
+def explode_on_one(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if kwargs["n"] == 1:
+        raise KeyError("n")
+    return kwargs
+
+
+flaky = Signal(name="tests.remote.flaky", remote=True, from_wire=explode_on_one)
+
+
+def test_a_from_wire_hook_that_raises_drops_its_message_and_the_listener_goes_on(
+    arrivals: Arrivals, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = node.counters.dropped.get("malformed", 0)
+    with (
+        flaky.connected_to(arrivals.receiver("flaky"), delivery="broadcast"),
+        caplog.at_level(logging.WARNING, logger="eventbus"),
+    ):
+        flaky.send(sender=None, n=1)
+        flaky.send(sender=None, n=2)
+        [(_, _, kwargs, _)] = arrivals.wait_for(1)
+    assert kwargs == {"n": 2}
+    assert node.listening
+    assert node.counters.dropped["malformed"] == before + 1
+    assert "KeyError" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_sync_send_of_a_remote_signal_on_an_event_loop_is_refused_before_anything_runs(
+    arrivals: Arrivals,
+) -> None:
+    """It could not tell whether an async transaction (eventbus.atomic) commits."""
+    ran: list[str] = []
+    with orders.connected_to(lambda sender, **kw: ran.append("local")):
+        published = node.counters.published
+        with pytest.raises(eventbus.AsyncSendError, match=r"remote.*await signal\.asend"):
+            orders.send(sender=None)
+    assert ran == []
+    assert node.counters.published == published
+
+
+def test_wait_subscribed_starts_the_listener_and_says_whether_it_is_subscribed(
+    reinstall: Callable[..., None],
+) -> None:
+    reinstall()
+    assert not node.listening
+    assert remote.wait_subscribed(WAIT) is True
+    assert node.listening

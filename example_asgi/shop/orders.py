@@ -12,13 +12,16 @@
   ``order_placed`` sent with ``asend()``.
 * Any exception inside, e.g. ``reserve_stock`` finding too little stock, rolls
   everything back: no order, no stock change, and the after-commit receivers
-  (the confirmation email) never run.
+  (the confirmation email) never run, nor does anything go on the wire.
+* After the commit, this process's cached product list is dropped at once:
+  the broadcast that drops it in every process arrives a moment later.
 """
 
 from __future__ import annotations
 
 from eventbus import atomic
 
+from . import catalogue
 from .errors import InvalidOrder, OutOfStock
 from .models import Order, Product
 from .signals import order_placed
@@ -48,6 +51,7 @@ async def place_order(product_id: int, quantity: int) -> Order:
         order = Order(product=product, quantity=quantity)
         await order.asave()
         await order_placed.asend(sender=Order, order=order)
+    catalogue.drop()  # before the broadcast does, for the page this request leads to
     return order
 
 

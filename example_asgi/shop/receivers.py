@@ -2,20 +2,25 @@
 
 For one order, ``place_order()`` saves it (the bus's ``post_save`` runs
 ``log_saved_order``), then ``asend()``\\ s ``order_placed``, whose receivers run
-in priority order, sync or async:
+in priority order, sync or async; ``record_sale`` saves the product, whose
+``post_save`` goes on the wire at the commit (``shop.Product`` is in
+``EVENTBUS["REMOTE_MODELS"]``) and runs ``drop_cached_products`` in every
+process:
 
-=========================  ========  =============  ==============================
-receiver                   priority  kind           runs
-=========================  ========  =============  ==============================
-``reserve_stock``          100       sync           worker thread (first hop)
-``notify_warehouse``       50        async          the event loop
-``record_sale``            20        sync           worker thread (second hop)
-``send_confirmation``      10        after-commit   worker thread, at the commit
-``log_saved_order``        0         sync           worker thread, in ``asave()``
-=========================  ========  =============  ==============================
+========================  ========  ============  ====================================
+receiver                  priority  kind          runs
+========================  ========  ============  ====================================
+``reserve_stock``         100       sync          worker thread (first hop)
+``notify_warehouse``      50        async         the event loop
+``record_sale``           20        sync          worker thread (second hop)
+``send_confirmation``     10        after-commit  worker thread, at the commit
+``log_saved_order``       0         sync          worker thread, in ``asave()``
+``drop_cached_products``  0         broadcast     every process, after the commit
+========================  ========  ============  ====================================
 
 The worker thread is the request's one thread-sensitive thread, so the sync
-receivers' ORM writes are part of the order's transaction.
+receivers' ORM writes are part of the order's transaction. The first five are
+local receivers: they run once per order, in the process that served it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from django.db.models import F
 
 from eventbus.signals import post_save
 
+from . import catalogue
 from .errors import OutOfStock
 from .models import Order, Product
 from .signals import order_placed
@@ -61,8 +67,15 @@ async def notify_warehouse(sender: type[Order], order: Order, **kwargs: Any) -> 
 
 @traced_receiver(order_placed, priority=20)
 def record_sale(sender: type[Order], order: Order, **kwargs: Any) -> None:
-    """Count the units sold, in the order's transaction."""
-    Product.objects.filter(pk=order.product_id).update(sold=F("sold") + order.quantity)
+    """Count the units sold and save the product, in the order's transaction.
+
+    The product's row is locked for the transaction (``place_order()``), so
+    reading and saving it loses no concurrent sale. Its ``post_save`` carries
+    the new stock to every process once the order commits.
+    """
+    product = Product.objects.get(pk=order.product_id)
+    product.sold += order.quantity
+    product.save(update_fields=["sold"])
     logger.info("order #%s: %s unit(s) recorded as sold", order.pk, order.quantity)
 
 
@@ -81,3 +94,9 @@ def send_confirmation(sender: type[Order], order: Order, **kwargs: Any) -> None:
 def log_saved_order(sender: type[Order], instance: Order, created: bool, **kwargs: Any) -> None:
     """Log every saved order: Django's ``post_save``, re-emitted on the bus."""
     logger.info("order #%s %s", instance.pk, "created" if created else "updated")
+
+
+@traced_receiver(post_save, sender=Product, delivery="broadcast")
+def drop_cached_products(sender: type[Product], instance: Product, **kwargs: Any) -> None:
+    """Forget this process's cached product list: a product was saved, in some process."""
+    catalogue.drop()

@@ -9,8 +9,10 @@ JavaScript too.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from django.conf import settings
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -21,11 +23,12 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from . import catalogue
 from .errors import OrderError
 from .forms import OrderForm
 from .models import Order, Product
 from .orders import place_order as place
-from .sse import feed_stream
+from .sse import feed_stream, stock_json
 
 
 class SeeOther(HttpResponseRedirect):
@@ -77,7 +80,7 @@ async def place_order(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 async def events(request: HttpRequest) -> StreamingHttpResponse:
-    """The live feed: every traced receiver run, as Server-Sent Events."""
+    """The live feed: every traced receiver run and stock change, as Server-Sent Events."""
     response = StreamingHttpResponse(feed_stream(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # Tell nginx-style proxies not to buffer the stream.
@@ -91,11 +94,8 @@ def placed_message(order: Order) -> str:
 
 
 async def stock_list() -> list[dict[str, Any]]:
-    """Every product's id, name and stock, for the page's script to update the form."""
-    return [
-        {"id": p.pk, "name": p.name, "stock": p.stock}
-        async for p in Product.objects.order_by("name")
-    ]
+    """Every product's stock, read now (not cached), for the page's script to update the page."""
+    return [stock_json(p) async for p in Product.objects.order_by("name")]
 
 
 async def page(
@@ -106,8 +106,8 @@ async def page(
     form: OrderForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """Render the shop's page (the products are read here, in async code)."""
-    products = [p async for p in Product.objects.order_by("name")]
+    """Render the shop's page, with this process's cached product list."""
+    products = await catalogue.products()
     data = form.data if form is not None else {}
     return render(
         request,
@@ -118,6 +118,8 @@ async def page(
             "error": error,
             "selected": str(data.get("product", "")),
             "quantity": data.get("quantity", "1"),
+            "pid": os.getpid(),
+            "redis": "TRANSPORT" in settings.EVENTBUS,
         },
         status=status,
     )

@@ -4,14 +4,21 @@ Every request goes through ``example_asgi.asgi.application``, Django's real
 ASGI handler (middleware, CSRF, per-request thread-sensitive executor), driven
 by asgiref's ``ApplicationCommunicator``. Views run on other threads than the
 test, so tests that place orders use ``django_db(transaction=True)``.
+
+The tests run without ``EVENTBUS["TRANSPORT"]``: the test process is the whole
+shop, and what its remote signals publish comes back to its own listener
+thread, through the wire's encoding and signing, as from another process.
+:func:`settle` waits until the listener has handled all of it, so that no
+event of one test (a broadcast receiver's run, say) reaches the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -21,11 +28,63 @@ import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 
+from eventbus import remote
 from example_asgi.asgi import application
 from example_asgi.shop.models import Order, Product
+from tests.redis_server import RedisServer, redis_server_binary
 
-#: Seconds to wait for one ASGI message before the test fails.
+#: Seconds to wait for one ASGI message (or for the listener to settle) before the test fails.
 TIMEOUT = 10.0
+
+
+def settled() -> bool:
+    """Whether the listener has handled every event this process published so far.
+
+    Handling an event includes running its broadcast receivers, whose own
+    events are published (and counted) before that one counts as delivered.
+    Not covered: a sync ``send()`` made on an event loop's thread, which a
+    background thread publishes a moment later.
+    """
+    counters = remote.counters()
+    handled = counters["delivered"] + sum(counters["dropped"].values())
+    return bool(handled >= counters["published"])
+
+
+def settle() -> None:
+    """Wait (bounded) until :func:`settled`."""
+    deadline = time.monotonic() + TIMEOUT
+    while not settled():
+        assert time.monotonic() < deadline, f"the listener did not settle: {remote.counters()}"
+        time.sleep(0.002)
+
+
+async def asettle() -> None:
+    """:func:`settle` for async tests, without blocking the event loop."""
+    await wait_until(settled, lambda: f"the listener did not settle: {remote.counters()}")
+
+
+async def wait_until(condition: Callable[[], bool], failure: Callable[[], str]) -> None:
+    """Wait (bounded, polling) until ``condition()``; else fail with ``failure()``."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, failure()
+        await asyncio.sleep(0.002)
+
+
+@pytest.fixture(autouse=True)
+def _settle_after_each_test() -> Iterator[None]:
+    yield
+    settle()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own on a free loopback port (tests/redis_server.py).
+
+    Skips the test without ``redis-server``, or fails it when ``$CI`` is set.
+    """
+    with RedisServer(redis_server_binary(), tmp_path / "redis") as server:
+        yield server
 
 
 class Communicator(Protocol):
@@ -76,13 +135,19 @@ class Catalogue:
 
 @pytest.fixture
 def catalogue(transactional_db: None) -> Catalogue:
-    """Two products: 12 bags of beans, 5 grinders; no orders."""
+    """Two products: 12 bags of beans, 5 grinders; no orders.
+
+    Their saves' broadcasts (which drop the cached product list) have been
+    handled when the test starts.
+    """
     Order.objects.all().delete()
     Product.objects.all().delete()
-    return Catalogue(
+    products = Catalogue(
         beans=Product.objects.create(name="Espresso beans", price="12.50", stock=12),
         grinder=Product.objects.create(name="Hand grinder", price="49.00", stock=5),
     )
+    settle()
+    return products
 
 
 @dataclass
@@ -253,6 +318,7 @@ class EventStream:
         self.status = 0
         self.headers: dict[str, str] = {}
         self.chunks: list[str] = []
+        self.skipped: list[SseMessage] = []
         self._buffer = ""
 
     async def open(self) -> SseMessage:
@@ -273,13 +339,19 @@ class EventStream:
         return parse_sse(block)
 
     async def receiver_runs(self, count: int) -> list[dict[str, Any]]:
-        """The next ``count`` ``receiver`` events' JSON, skipping comment-only messages."""
-        runs: list[dict[str, Any]] = []
-        while len(runs) < count:
+        """The next ``count`` ``receiver`` events' JSON, skipping comments and other events."""
+        return await self.events("receiver", count)
+
+    async def events(self, name: str, count: int) -> list[dict[str, Any]]:
+        """The next ``count`` events named ``name``, as JSON; others are kept in ``skipped``."""
+        found: list[dict[str, Any]] = []
+        while len(found) < count:
             message = await self.next_message()
-            if message.event == "receiver":
-                runs.append(message.json())
-        return runs
+            if message.event == name:
+                found.append(message.json())
+            else:
+                self.skipped.append(message)
+        return found
 
     async def disconnect(self) -> None:
         """Close the connection as a browser does, and wait for the app to finish."""

@@ -1,37 +1,44 @@
 """The example shop end to end: its server started the README's way, driven in a real Chromium.
 
 The server is a subprocess running ``python -m example_asgi`` (what ``make demo`` runs) on a free
-port with a fresh SQLite file. The browser is Debian's ``/usr/bin/chromium`` (or
-``$EVENTBUS_CHROMIUM``) driven by Playwright, which never downloads a browser of its own here.
-Without Chromium the test is skipped, or fails when ``$CI`` is set.
+port with a fresh SQLite file (see ``serving.py``): once as one process without Redis
+(``REDIS_URL`` names a closed port), once as two worker processes sharing a ``redis-server`` of
+the test's own. The browser is Debian's ``/usr/bin/chromium`` (or ``$EVENTBUS_CHROMIUM``) driven
+by Playwright, which never downloads a browser of its own here. Without Chromium the tests are
+skipped, or fail when ``$CI`` is set.
 
-A screenshot of the page is written to ``artifacts/example-asgi.png`` (or
-``$EVENTBUS_ARTIFACTS_DIR``), also when the test fails; ``docs/img/example-asgi.png`` is a copy of
-one from a passing run.
+Screenshots are written to ``artifacts/`` (or ``$EVENTBUS_ARTIFACTS_DIR``), also when a test
+fails: ``example-asgi.png`` (one process) and ``example-asgi-workers.png`` (the two pages of the
+two-worker test, side by side). ``docs/img/`` holds copies of them from passing runs.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Error, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Error,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.redis_server import RedisServer, redis_server_binary
+
+from .serving import REPO_ROOT, ShopServer, free_port, serving, user_env
 
 CHROMIUM = os.environ.get("EVENTBUS_CHROMIUM", "/usr/bin/chromium")
 # Run as root on a closed network: no sandbox, no GPU, and none of Chromium's own background
@@ -49,13 +56,11 @@ CHROMIUM_ARGS = [
 
 # Milliseconds, for Playwright; generous, since CI machines can be slow and busy.
 TIMEOUT_MS = 10_000
-SERVER_START_TIMEOUT_S = 60.0
-SERVER_STOP_TIMEOUT_S = 15.0
 
-ADDRESS_LINE = re.compile(r"eventbus shop: (?P<url>https?://\S+)")
 # Also run as JavaScript regular expressions by Playwright: no Python-only syntax.
 PLACED = re.compile(r"Order #(\d+) placed")
 
+#: The receivers one order runs in the process that placed it, in feed order.
 RECEIVERS = [
     "log_saved_order",
     "reserve_stock",
@@ -63,53 +68,18 @@ RECEIVERS = [
     "record_sale",
     "send_confirmation",
 ]
+#: The broadcast receiver every process runs once per order (record_sale saves the product).
+BROADCAST = "drop_cached_products"
+
+ORDER_ITEMS = "li.feed-item:not([data-order=''])"
+
+#: How many fresh connections page B may take to be served by the other worker than page A.
+SERVED_BY_ATTEMPTS = 5
+BROADCAST_ITEMS = f"li.feed-item[data-receiver='{BROADCAST}']"
 
 
-@dataclass
-class Shop:
-    """The shop server subprocess, with everything it printed so far."""
-
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    url: str = ""
-
-    def output(self) -> str:
-        return "".join(self.lines) or "(no output)\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts_connections(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _still_running(process: subprocess.Popen[str], seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``process`` to exit; whether it is still running."""
-    try:
-        process.wait(seconds)
-    except subprocess.TimeoutExpired:
-        return True
-    return False
-
-
-def _user_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: nothing that pytest, pytest-django or make set."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
-    }
-    env.update(extra)
-    return env
+def _artifacts() -> Path:
+    return Path(os.environ.get("EVENTBUS_ARTIFACTS_DIR") or REPO_ROOT / "artifacts")
 
 
 @pytest.fixture
@@ -127,90 +97,53 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def browser_page(chromium: str) -> Iterator[Page]:
+def browser(chromium: str) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            yield page
+            yield launched
         finally:
-            browser.close()
+            launched.close()
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    """``python -m example_asgi --port N`` from the repository root, as the README says.
+def browser_page(browser: Browser) -> Page:
+    return browser.new_page(viewport={"width": 1200, "height": 900})
 
-    Ready once it printed its address and accepts connections; stopped with SIGINT (Ctrl-C),
-    which must end it, with status 0, within SERVER_STOP_TIMEOUT_S.
-    """
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "example_asgi", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=_user_env(EXAMPLE_ASGI_DB=str(tmp_path / "shop.sqlite3"), PYTHONUNBUFFERED="1"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = Shop(process)
-    printed_address = threading.Event()
 
-    def read_output() -> None:
-        # Drains the pipe for the server's whole life, so its logging can never block it.
-        assert process.stdout is not None
-        for line in process.stdout:
-            server.lines.append(line)
-            match = ADDRESS_LINE.search(line)
-            if match and not server.url:
-                server.url = match["url"]
-                printed_address.set()
-
-    reader = threading.Thread(target=read_output, name="example_asgi output", daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not printed_address.wait(0.05):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    "python -m example_asgi did not print its address "
-                    f"(exit code {process.poll()}); its output:\n{server.output()}"
-                )
-        address = urlsplit(server.url)
-        assert address.port == port, f"asked for --port {port}, got {server.url}"
-        host = address.hostname or "127.0.0.1"
-        while not _accepts_connections(host, port):
-            if not _still_running(process, 0.05) or time.monotonic() > deadline:
-                pytest.fail(
-                    f"python -m example_asgi printed {server.url} but does not accept "
-                    f"connections there; its output:\n{server.output()}"
-                )
+@pytest.fixture
+def shop(tmp_path: Path) -> Iterator[ShopServer]:
+    """``python -m example_asgi --port N`` without Redis: what ``make demo`` runs on a fresh
+    machine. ``REDIS_URL`` names a port nothing listens on."""
+    with serving(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0") as server:
+        assert "serving one process, whose events stay in it" in server.output()
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(SERVER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            stopped = False
-        else:
-            stopped = True
-        reader.join(SERVER_STOP_TIMEOUT_S)
-        assert process.stdout is not None
-        process.stdout.close()
-    assert stopped, (
-        f"python -m example_asgi did not exit within {SERVER_STOP_TIMEOUT_S:g} s of Ctrl-C "
-        f"(SIGINT) and was killed; its output:\n{server.output()}"
-    )
-    assert process.returncode == 0, (
-        f"python -m example_asgi exited with status {process.returncode} on Ctrl-C (SIGINT); "
-        f"its output:\n{server.output()}"
-    )
-    # Errors the page cannot show (a receiver that raised, a stream cancelled at Ctrl-C).
-    assert "Traceback" not in server.output(), server.output()
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[ShopServer]:
+    """``python -m example_asgi --workers 2 --port N`` sharing a ``redis-server`` of its own.
+
+    Ready once both workers' listeners are subscribed to the shop's channel (the example's own
+    prefix): from then on, neither misses an event.
+    """
+    with (
+        RedisServer(redis_server_binary(), tmp_path / "redis") as redis,
+        serving(tmp_path, "--workers", "2", redis_url=redis.url) as server,
+    ):
+        assert "2 worker processes, sharing events through Redis" in server.output()
+        assert len(server.worker_pids) == 2, server.output()
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while (subscribers := _subscribers(redis)) != [2]:
+            assert time.monotonic() < deadline, f"subscribers per shop channel: {subscribers}"
+            time.sleep(0.01)
+        yield server
+
+
+def _subscribers(redis: RedisServer) -> list[int]:
+    """How many subscribers each of the example's channels on ``redis`` has."""
+    channels = redis.client().pubsub_channels("eventbus-example-shop:*")
+    return [redis.subscribers(c.decode() if isinstance(c, bytes) else c) for c in channels]
 
 
 def test_make_demo_runs_python_m_example_asgi() -> None:
@@ -221,7 +154,7 @@ def test_make_demo_runs_python_m_example_asgi() -> None:
     result = subprocess.run(
         [make, "-n", "demo"],
         cwd=REPO_ROOT,
-        env=_user_env(),
+        env=user_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -257,31 +190,49 @@ def _expect_whole_feed(page: Page, order: str) -> list[dict[str, Any]]:
     return _feed_items(page, f"li.feed-item[data-order='{order}']")
 
 
-def test_orders_placed_in_the_browser_show_their_receivers_live_in_dispatch_order(
-    browser_page: Page, shop: Shop
-) -> None:
-    page = browser_page
+def _open(page: Page, url: str) -> list[Error]:
+    """Load the shop in ``page`` and wait for its live feed; the page's errors, collected."""
     errors: list[Error] = []
 
     def on_page_error(error: Error) -> None:
         errors.append(error)
 
     page.on("pageerror", on_page_error)
-    screenshot = Path(os.environ.get("EVENTBUS_ARTIFACTS_DIR") or REPO_ROOT / "artifacts")
-    screenshot = screenshot / "example-asgi.png"
-    try:
-        page.goto(shop.url)
-        expect(page.locator("#feed-status")).to_have_attribute(
-            "data-state", "open", timeout=TIMEOUT_MS
-        )
-        expect(page.locator("#feed-status")).to_have_text("live", timeout=TIMEOUT_MS)
-        # Any reload or navigation from here on would drop this marker.
-        page.evaluate("() => { window.eventbusE2E = true; }")
+    page.goto(url)
+    expect(page.locator("#feed-status")).to_have_attribute("data-state", "open", timeout=TIMEOUT_MS)
+    expect(page.locator("#feed-status")).to_have_text("live", timeout=TIMEOUT_MS)
+    # Any reload or navigation from here on would drop this marker.
+    page.evaluate("() => { window.eventbusE2E = true; }")
+    return errors
 
-        products: list[str] = page.locator("#product option").evaluate_all(
-            "options => options.map(option => option.value).filter(Boolean)"
-        )
-        assert products, "the #product select offers no product"
+
+def _products(page: Page) -> list[str]:
+    products: list[str] = page.locator("#product option").evaluate_all(
+        "options => options.map(option => option.value).filter(Boolean)"
+    )
+    assert products, "the #product select offers no product"
+    return products
+
+
+def _served_by(page: Page) -> str | None:
+    """The process id that served ``page``, from its header (``None`` if it has none)."""
+    pid: str | None = page.evaluate("() => document.getElementById('served-by')?.dataset.pid")
+    return pid
+
+
+def _stock_cell(page: Page, product: str) -> Locator:
+    return page.locator(f"#stock tr[data-product='{product}'] .stock")
+
+
+def test_orders_placed_in_the_browser_show_their_receivers_live_in_dispatch_order(
+    browser_page: Page, shop: ShopServer
+) -> None:
+    page = browser_page
+    screenshot = _artifacts() / "example-asgi.png"
+    try:
+        errors = _open(page, shop.url)
+        pid = page.locator("#served-by").get_attribute("data-pid")
+        products = _products(page)
         message = page.locator("#message")
 
         _place_order(page, products[0], 2)
@@ -300,6 +251,9 @@ def test_orders_placed_in_the_browser_show_their_receivers_live_in_dispatch_orde
         thread = {item["receiver"]: item["thread"] for item in items}
         assert thread["notify_warehouse"] == "loop"
         assert thread["reserve_stock"] == "worker"
+        # One process is the whole shop: it ran everything, its broadcast receiver once.
+        expect(page.locator(BROADCAST_ITEMS)).to_have_count(1, timeout=TIMEOUT_MS)
+        assert {item["pid"] for item in _feed_items(page)} == {pid}
 
         # A second order reaches the same page live, after the first one's items.
         _place_order(page, products[-1], 1)
@@ -309,13 +263,13 @@ def test_orders_placed_in_the_browser_show_their_receivers_live_in_dispatch_orde
         second = _order_id(message)
         second_items = _expect_whole_feed(page, second)
         assert [item["receiver"] for item in second_items] == RECEIVERS
-        orders = [item["order"] for item in _feed_items(page) if item["order"] in {first, second}]
+        orders = [item["order"] for item in _feed_items(page, ORDER_ITEMS)]
         assert orders == [first] * 5 + [second] * 5
-        assert page.evaluate("() => window.eventbusE2E === true"), "the page was reloaded"
+        expect(page.locator(BROADCAST_ITEMS)).to_have_count(2, timeout=TIMEOUT_MS)
 
         # A rejected order: the server's message, marked as an error, and nothing in the feed.
         # The browser's own validation (e.g. min="1") is switched off so the server decides.
-        feed_before = _feed_items(page)
+        feed_before = _feed_items(page, ORDER_ITEMS)
         page.locator("#order-form").evaluate("form => { form.noValidate = true; }")
         _place_order(page, products[0], 0)
         expect(message).to_have_class(re.compile(r"\berror\b"), timeout=TIMEOUT_MS)
@@ -329,10 +283,103 @@ def test_orders_placed_in_the_browser_show_their_receivers_live_in_dispatch_orde
         third = _order_id(message)
         assert third not in {first, second}
         third_items = _expect_whole_feed(page, third)
-        assert _feed_items(page) == feed_before + third_items
+        assert _feed_items(page, ORDER_ITEMS) == feed_before + third_items
+        expect(page.locator(BROADCAST_ITEMS)).to_have_count(3, timeout=TIMEOUT_MS)
+        # The product ordered twice: 2 + 1 of its stock gone, in the table as in the form.
+        expect(page.locator(f"#stock tr[data-product='{products[0]}'] .sold")).to_have_text(
+            "3", timeout=TIMEOUT_MS
+        )
 
         assert page.evaluate("() => window.eventbusE2E === true"), "the page was reloaded"
         assert not errors, errors
     finally:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=screenshot, full_page=True)
+
+
+def test_two_workers_two_pages_an_order_placed_in_one_appears_live_in_the_other(
+    browser: Browser, two_workers: ShopServer
+) -> None:
+    """Whichever worker serves each page and each order (the test does not rely on which)."""
+    viewport: ViewportSize = {"width": 1280, "height": 860}
+    workers = {str(pid) for pid in two_workers.worker_pids}
+    # Two visitors: browser contexts of their own, each with its own connections.
+    page_a = browser.new_context(viewport=viewport).new_page()
+    page_b = browser.new_context(viewport=viewport).new_page()
+    try:
+        errors_a = _open(page_a, two_workers.url)
+        errors_b = _open(page_b, two_workers.url)
+        # Which worker accepts a connection is the kernel's choice. Page B gets a few fresh
+        # connections to land on the other worker, for the screenshot; nothing relies on it.
+        for _ in range(SERVED_BY_ATTEMPTS):
+            if _served_by(page_b) != _served_by(page_a):
+                break
+            page_b.context.close()
+            page_b = browser.new_context(viewport=viewport).new_page()
+            errors_b = _open(page_b, two_workers.url)
+        for page in (page_a, page_b):
+            assert _served_by(page) in workers
+        products = _products(page_a)
+        product = products[0]
+        stock_in_b = int(_stock_cell(page_b, product).inner_text())
+
+        # An order placed in page A...
+        _place_order(page_a, product, 2)
+        expect(page_a.locator("#message")).to_have_text(PLACED, timeout=TIMEOUT_MS)
+        order = _order_id(page_a.locator("#message"))
+
+        # ...appears in page B's feed, with the five runs of the worker that placed it...
+        items = _expect_whole_feed(page_b, order)
+        assert [item["receiver"] for item in items] == RECEIVERS
+        [placed_by] = {item["pid"] for item in items}
+        assert placed_by in workers
+        # ...B's stock cell shows what is left...
+        expect(_stock_cell(page_b, product)).to_have_text(str(stock_in_b - 2), timeout=TIMEOUT_MS)
+        expect(page_b.locator("#product")).to_contain_text(
+            f"({stock_in_b - 2} in stock)", timeout=TIMEOUT_MS
+        )
+        # ...and every worker ran the broadcast receiver once, the one that placed it included.
+        expect(page_b.locator(BROADCAST_ITEMS)).to_have_count(2, timeout=TIMEOUT_MS)
+        assert {item["pid"] for item in _feed_items(page_b, BROADCAST_ITEMS)} == workers
+
+        # The other way round: an order placed in page B appears in page A.
+        _place_order(page_b, products[-1], 1)
+        expect(page_b.locator("#message")).to_have_text(PLACED, timeout=TIMEOUT_MS)
+        second = _order_id(page_b.locator("#message"))
+        assert [item["receiver"] for item in _expect_whole_feed(page_a, second)] == RECEIVERS
+        expect(page_a.locator(BROADCAST_ITEMS)).to_have_count(4, timeout=TIMEOUT_MS)
+        assert _feed_items(page_a, ORDER_ITEMS) == _feed_items(page_b, ORDER_ITEMS)
+
+        for page in (page_a, page_b):
+            assert page.evaluate("() => window.eventbusE2E === true"), "a page was reloaded"
+        assert not errors_a + errors_b, errors_a + errors_b
+    finally:
+        _side_by_side(browser, page_a, page_b, _artifacts() / "example-asgi-workers.png")
+
+
+def _side_by_side(browser: Browser, left: Page, right: Page, path: Path) -> None:
+    """One screenshot of two pages next to each other, each captioned with its address."""
+    shots = []
+    for page in (left, right):
+        image = base64.b64encode(page.screenshot(full_page=True)).decode("ascii")
+        shots.append((image, f"{page.url} (page served by process {_served_by(page)})"))
+    cells = "".join(
+        f'<figure><figcaption>{caption}</figcaption><img src="data:image/png;base64,{image}">'
+        "</figure>"
+        for image, caption in shots
+    )
+    composite = browser.new_page(viewport={"width": 800, "height": 600})
+    try:
+        composite.set_content(
+            "<style>body{margin:0;padding:12px;display:flex;gap:12px;align-items:flex-start;"
+            "background:#cbd2d9;font:14px system-ui,sans-serif}figure{margin:0}"
+            "figcaption{padding:0 0 6px;color:#1f2933}img{display:block;"
+            "box-shadow:0 1px 4px #0003}</style>" + cells
+        )
+        composite.wait_for_load_state()
+        width = composite.evaluate("() => document.documentElement.scrollWidth")
+        composite.set_viewport_size({"width": int(width), "height": 600})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        composite.screenshot(path=path, full_page=True)
+    finally:
+        composite.close()

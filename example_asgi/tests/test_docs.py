@@ -33,6 +33,7 @@ def occurs_indented(excerpt: str, source: str) -> bool:
 def test_the_page_quotes_each_part_of_the_example() -> None:
     assert {path for path, _ in excerpts()} == {
         "example_asgi/server.py",
+        "example_asgi/settings.py",
         "example_asgi/shop/orders.py",
         "example_asgi/shop/receivers.py",
         "example_asgi/shop/signals.py",

@@ -48,7 +48,9 @@ async def test_an_order_is_saved_and_takes_its_units_out_of_stock(
     assert body["message"] == f"Order #{order.pk} placed: 3 x Espresso beans."
     assert (order.product, order.quantity) == (catalogue.beans, 3)
     assert await stock_of(catalogue.beans) == (9, 3)
-    assert {"id": catalogue.beans.pk, "name": "Espresso beans", "stock": 9} in body["products"]
+    assert {"id": catalogue.beans.pk, "name": "Espresso beans", "stock": 9, "sold": 3} in (
+        body["products"]
+    )
     assert [m.subject for m in mailoutbox] == [f"Order #{order.pk} confirmed"]
     assert mailoutbox[0].to == ["customer@example.com"]
 

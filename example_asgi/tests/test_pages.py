@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core import mail
 
-from example_asgi.shop.models import Order
+from eventbus.signals import post_save
+from example_asgi.shop.models import Order, Product
 
-from .conftest import Catalogue, Shop
+from .conftest import Catalogue, Shop, asettle
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -33,6 +36,55 @@ async def test_the_page_has_the_order_form_and_the_feed(catalogue: Catalogue, sh
     assert "csrftoken" in page.cookies
 
 
+async def test_the_page_shows_the_stock_and_the_process_that_served_it(
+    catalogue: Catalogue, shop: Shop
+) -> None:
+    html = (await shop.get("/")).text
+
+    assert (
+        f'<tr data-product="{catalogue.beans.pk}"><td>Espresso beans</td>'
+        '<td class="number">12.50</td><td class="number stock">12</td>'
+        '<td class="number sold">0</td></tr>'
+    ) in html
+    assert f'<p id="served-by" data-pid="{os.getpid()}">' in html
+    # The tests run without Redis: this process is the whole shop.
+    assert "the feed shows what this process does (no Redis: it is the whole shop)" in html
+
+
+def restock(product: Product, stock: int, *, muted: bool = False) -> None:
+    """Save ``product`` with ``stock``, as another process or a management command would."""
+    product.stock = stock
+    if muted:
+        with post_save.muted():
+            product.save()
+    else:
+        product.save()
+
+
+async def test_the_page_lists_the_products_from_a_cache_of_the_process(
+    catalogue: Catalogue, shop: Shop
+) -> None:
+    """A save that sends no post_save (the bus muted) leaves the cached list as it was."""
+    assert "Espresso beans (12 in stock)" in (await shop.get("/")).text
+
+    await sync_to_async(restock)(catalogue.beans, 30, muted=True)
+    await asettle()
+
+    assert "Espresso beans (12 in stock)" in (await shop.get("/")).text
+
+
+async def test_a_product_saved_anywhere_is_fresh_on_the_page_once_its_broadcast_arrived(
+    catalogue: Catalogue, shop: Shop
+) -> None:
+    """drop_cached_products, a broadcast receiver, drops the cache in every process."""
+    assert "Espresso beans (12 in stock)" in (await shop.get("/")).text
+
+    await sync_to_async(restock)(catalogue.beans, 30)
+    await asettle()
+
+    assert "Espresso beans (30 in stock)" in (await shop.get("/")).text
+
+
 async def test_a_form_post_redirects_to_the_page_with_the_confirmation(
     catalogue: Catalogue, shop: Shop, mailoutbox: list[mail.EmailMessage]
 ) -> None:
@@ -45,6 +97,7 @@ async def test_a_form_post_redirects_to_the_page_with_the_confirmation(
     assert f'<p id="message" role="status">Order #{order.pk} placed: 2 x Espresso beans.</p>' in (
         page.text
     )
+    # At once: the order dropped the cached list of the process that placed it.
     assert "Espresso beans (10 in stock)" in page.text
     assert len(mailoutbox) == 1
 
