@@ -85,6 +85,20 @@ async def to_thread(func: Callable[[], T]) -> T:
         _restore_context(context)
 
 
+def worker_context() -> contextvars.Context:
+    """A copy of the caller's context for a worker thread of the caller's own choosing.
+
+    ``send()`` walked in that thread enters no new event loop: its async steps come
+    back to the calling loop through anyio's portal, as from a ``to_thread`` worker.
+    Must be called on the loop's thread.
+    """
+    import anyio.lowlevel  # noqa: PLC0415 - see the module docstring
+
+    context = contextvars.copy_context()
+    context.run(_host_loop.set, anyio.lowlevel.current_token())
+    return context
+
+
 def run_async(func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """Run ``await func(*args)`` from sync code, on the right event loop (see the module)."""
     token = _host_loop.get()

@@ -36,7 +36,9 @@ The rules:
   A valid event is re-emitted to the signal's broadcast receivers and remote
   subscriptions only (``Signal._emit_remote``), never to local receivers,
   and never published again. Async broadcast receivers run on the listener's
-  loop; sync ones in asgiref's thread-sensitive worker thread, off that loop.
+  loop; sync ones on one worker thread, ``eventbus-receivers``, off that loop,
+  after stale database connections there are closed (as Django does around
+  each request). Events are re-emitted one at a time, in arrival order.
   A failing receiver is logged (``django.dispatch``) and the others run.
 * **Shutdown.** ``stop()`` (called at interpreter exit, and by ``manage.py
   eventbus listen`` on SIGINT/SIGTERM) cancels the listener, which finishes
@@ -55,11 +57,12 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from . import _commit
 from ._exceptions import AsyncSendError
-from ._hops import in_event_loop_thread, to_thread
+from ._hops import in_event_loop_thread, to_thread, worker_context
 from ._identity import signal_name
 from ._remote import remote_signals
 from ._subscription import Event
@@ -94,6 +97,7 @@ class Node:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
+        self._receivers_thread: ThreadPoolExecutor | None = None
         self._failing = False
         atexit.register(self.stop)
 
@@ -267,10 +271,13 @@ class Node:
         with self._lock:
             thread, loop, task = self._thread, self._loop, self._task
             self._thread = None
+            receivers, self._receivers_thread = self._receivers_thread, None
         if thread is not None and loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # its loop is already closed
                 loop.call_soon_threadsafe(task.cancel)
             thread.join(timeout)
+        if receivers is not None:
+            receivers.shutdown(wait=True)
 
     def _run(self) -> None:
         asyncio.run(self._listen())
@@ -333,11 +340,32 @@ class Node:
             self._dropped("unknown signal", f"no remote signal named {envelope.signal!r}")
             return
         try:
-            await signal._emit_remote(envelope.sender, envelope.kwargs)
+            plan = signal._broadcast_plan(envelope.sender)
+            if all(record.is_async for record in plan.records):
+                await signal._emit_remote(envelope.sender, envelope.kwargs)
+            else:
+                # Sync receivers run on the receivers' thread, the walk with them; async
+                # ones come back to this loop from there (the worker context says which).
+                context = worker_context()
+                await asyncio.get_running_loop().run_in_executor(
+                    self._receivers(),
+                    functools.partial(
+                        context.run, _emit_sync, signal, envelope.sender, envelope.kwargs
+                    ),
+                )
         except Exception:
             logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
             return
         self.counters.add("delivered")
+
+    def _receivers(self) -> ThreadPoolExecutor:
+        """The thread sync broadcast receivers run on (``eventbus-receivers``), made once."""
+        with self._lock:
+            if self._receivers_thread is None:
+                self._receivers_thread = ThreadPoolExecutor(
+                    1, thread_name_prefix="eventbus-receivers"
+                )
+            return self._receivers_thread
 
     def _dropped(self, kind: str, why: str, exc: BaseException | None = None) -> None:
         if self.counters.drop(kind) == 1:
@@ -392,6 +420,15 @@ class Node:
             },
             "processes": sorted(processes, key=lambda p: (p.get("host", ""), p.get("pid", 0))),
         }
+
+
+def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any]) -> None:
+    """On the receivers' thread: drop connections gone stale since the last event (as
+    Django does around each request), then run the sync broadcast receivers."""
+    from django.db import close_old_connections  # noqa: PLC0415
+
+    close_old_connections()
+    signal._emit_remote_sync(sender, kwargs)
 
 
 def _wire_hook(name: str) -> Hook | Literal[False] | None:

@@ -606,8 +606,30 @@ class Signal(django.dispatch.Signal):
         priority order); their failures are logged, never raised. Nothing runs
         while the signal is ``muted()``.
         """
-        if self._registry.muted:
+        if not self._emit_remote_taps(sender, named):
             return []
+        plan = self._broadcast_plan(sender)
+        if not plan.records:
+            return []
+        return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+
+    def _emit_remote_sync(self, sender: Any, named: dict[str, Any]) -> list[tuple[Receiver, Any]]:
+        """``_emit_remote()`` from sync code, for broadcast receivers that are all sync.
+
+        Calls them on this thread, in priority order, robustly; never on a thread
+        that runs an event loop.
+        """
+        if not self._emit_remote_taps(sender, named):
+            return []
+        plan = self._broadcast_plan(sender)
+        if not plan.records:
+            return []
+        return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
+
+    def _emit_remote_taps(self, sender: Any, named: dict[str, Any]) -> bool:
+        """Deliver a wire event to the remote taps; ``False`` while the signal is muted."""
+        if self._registry.muted:
+            return False
         event = None
         key = id(sender)
         for tap in self._registry.live_taps():
@@ -615,10 +637,7 @@ class Signal(django.dispatch.Signal):
                 if event is None:
                     event = make_event(self, sender, named)
                 tap.deliver(event, False)
-        plan = self._broadcast_plan(sender)
-        if not plan.records:
-            return []
-        return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+        return True
 
     def _broadcast_plan(self, sender: Any) -> Plan:
         """The broadcast receivers an event for ``sender`` reaches, cached until a change."""

@@ -172,7 +172,7 @@ def test_a_broadcast_receiver_runs_once_on_the_listener_not_in_the_send(
     [(name1, _, kwargs1, thread1), (name2, _, kwargs2, thread2)] = calls
     assert (name1, kwargs1, thread1) == ("local", {"order": 7}, threading.current_thread().name)
     assert (name2, kwargs2) == ("broadcast", {"order": 7})
-    assert thread2 != threading.current_thread().name
+    assert thread2.startswith("eventbus-receivers")
 
 
 def test_broadcast_receivers_run_in_priority_order_and_a_failure_stops_none(
@@ -484,3 +484,25 @@ def test_wait_subscribed_starts_the_listener_and_says_whether_it_is_subscribed(
     assert not node.listening
     assert remote.wait_subscribed(WAIT) is True
     assert node.listening
+
+
+def test_sync_and_async_broadcast_receivers_keep_their_order_and_their_threads(
+    arrivals: Arrivals,
+) -> None:
+    """Sync ones on the eventbus-receivers thread, async ones on the listener's loop."""
+
+    async def on_the_loop(sender: Any, signal: Any, **kwargs: Any) -> None:
+        arrivals.receiver("async")(sender, signal, **kwargs)
+
+    with (
+        orders.connected_to(arrivals.receiver("first"), delivery="broadcast", priority=2),
+        orders.connected_to(on_the_loop, delivery="broadcast", priority=1),
+        orders.connected_to(arrivals.receiver("last"), delivery="broadcast"),
+    ):
+        orders.send(sender=None)
+        calls = arrivals.wait_for(3)
+    assert [(name, thread.split("_")[0]) for name, _, _, thread in calls] == [
+        ("first", "eventbus-receivers"),
+        ("async", "eventbus-listener"),
+        ("last", "eventbus-receivers"),
+    ]
