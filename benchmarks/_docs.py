@@ -161,8 +161,9 @@ starts (`python -m benchmarks._peer`) receive:
 * a *raw* peer: plain redis-py subscribers that `json.loads()` each message and call a
   receiver with it: on a `redis.asyncio` loop as eventbus's listener receives
   (**raw redis-py**, the baseline); the same calling a sync receiver through one
-  `sync_to_async(thread_sensitive=True)` hop per message, as eventbus runs a sync broadcast
-  receiver (**one thread hop**: the floor of that mechanism); and a sync redis-py subscriber
+  HMAC-SHA256 check and one `run_in_executor` hop to a worker thread per message, as eventbus
+  runs a sync broadcast receiver (**one thread hop**: the floor of that mechanism); and a sync
+  redis-py subscriber
   in a thread, for reference;
 * a *Channels* peer: an `AsyncConsumer` in a group of `channels_redis.core.RedisChannelLayer`,
   run as Channels runs a consumer, with the layer's capacity raised to 1,000,000 so that no

@@ -102,13 +102,14 @@ ones together avoid the hops (the *grouped* rows of the results).""",
         title=f"Latency to a sync broadcast receiver in another process, within 1.5{TIMES} "
         "of a raw redis-py round trip",
         explanation=f"""\
-A process's listener receives on an asyncio event loop (`redis.asyncio`), and eventbus runs a
-sync broadcast receiver off that loop, in asgiref's thread-sensitive worker thread, so that
-it can use the ORM and never blocks the loop: each event to it costs one thread round trip,
-which the raw subscriber, calling its receiver on the loop, does not pay. The *floor* of
-that mechanism is timed alongside (`raw redis-py, one thread hop`: the raw subscriber calling
-the same receiver through one `await sync_to_async(receiver, thread_sensitive=True)(...)`,
-its code is [below](#the-transport-baselines)). When that floor, with nothing else to do,
+A process's listener receives on an asyncio event loop (`redis.asyncio`), checks each
+message's signature, and runs sync broadcast receivers off that loop, on one worker thread, so
+that they can use the ORM and never block the loop: each event to them costs a signature check
+and one thread round trip, which the raw subscriber, calling its receiver on the loop, does not
+pay. The *floor* of that mechanism is timed alongside (`raw redis-py, one thread hop`: the raw
+subscriber checking an HMAC-SHA256 over each message and calling the same receiver through one
+`run_in_executor` hop to a worker thread; its code is [below](#the-transport-baselines)).
+When that floor, with nothing else to do,
 is itself slower than the target, no listener that keeps sync receivers off its loop can
 meet it; the miss counts as known only while eventbus stays within
 {MECHANISM_TOLERANCE}{TIMES} of the floor. Async broadcast receivers run on the listener's

@@ -12,9 +12,10 @@ A peer receives events from the benchmark process over the Redis server at
   calling its receiver with the keyword arguments ``json.loads()`` of the
   message gives: on channel ``NAME:async`` a ``redis.asyncio``
   ``pubsub().listen()`` on an asyncio loop, which is how eventbus's listener
-  receives; on ``NAME:hop`` the same, calling a sync receiver through one
-  ``sync_to_async(thread_sensitive=True)`` hop, which is how eventbus's
-  listener runs a sync broadcast receiver (the floor of that mechanism); on
+  receives; on ``NAME:hop`` the same, checking an HMAC-SHA256 over each
+  message and calling a sync receiver through one hop to a worker thread
+  (``run_in_executor``), which is how eventbus's listener runs a sync
+  broadcast receiver (the floor of that mechanism); on
   ``NAME:sync`` a sync ``redis.Redis`` ``pubsub().listen()`` in a thread.
 * ``channels``: a Channels ``AsyncConsumer`` (``channels_consumer``) in group
   ``NAME`` of a ``channels_redis.core.RedisChannelLayer`` on ``URL``, run the
@@ -33,12 +34,16 @@ time of the last); the peer answers ``ok`` before any of them is sent. ``quit``
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import hmac
 import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = [
@@ -77,6 +82,10 @@ CHANNELS_EVENT = "bench.event"
 #: Channels' capacity per channel: its default, 100, silently drops what a consumer has not
 #: taken yet, which a throughput run would hit.
 CHANNELS_CAPACITY = 1_000_000
+
+
+#: The key of the floor's signature check (any key costs the same).
+_FLOOR_KEY = b"benchmark floor"
 
 
 def clock_ns() -> int:
@@ -165,7 +174,6 @@ def raw_subscribers(url: str, channel: str, receive: Callable[..., None]) -> Non
     """Plain redis-py subscribers (see the module docstring); returns once all are subscribed."""
     import redis  # noqa: PLC0415
     import redis.asyncio  # noqa: PLC0415
-    from asgiref.sync import sync_to_async  # noqa: PLC0415
 
     async def subscribe(ready: threading.Event) -> None:
         plain = redis.asyncio.Redis.from_url(url).pubsub()
@@ -183,10 +191,17 @@ def raw_subscribers(url: str, channel: str, receive: Callable[..., None]) -> Non
                 receive(None, **json.loads(message["data"]))
 
     async def listen_hop(pubsub: Any) -> None:
-        hop = sync_to_async(receive, thread_sensitive=True)
+        # What any listener that checks signed messages and keeps sync receivers off its
+        # loop must do per event: one HMAC-SHA256 over the message, its JSON, one hop to a
+        # worker thread (the floor of eventbus's mechanism for sync broadcast receivers).
+        loop = asyncio.get_running_loop()
+        receivers = ThreadPoolExecutor(1, thread_name_prefix="peer-receivers")
         async for message in pubsub.listen():
             if message["type"] == "message":
-                await hop(None, **json.loads(message["data"]))
+                data = message["data"]
+                hmac.compare_digest(hmac.new(_FLOOR_KEY, data, hashlib.sha256).hexdigest(), "")
+                kwargs = json.loads(data)
+                await loop.run_in_executor(receivers, functools.partial(receive, None, **kwargs))
 
     _on_loop(subscribe)
 

@@ -30,7 +30,7 @@ to an async broadcast receiver (signals ``SIGNAL_NAME`` and
 ``ASYNC_SIGNAL_NAME`` of the ``eventbus`` peer); redis-py's ``publish()`` of
 ``json.dumps(PAYLOAD)`` to the ``raw`` peer's subscribers, which
 ``json.loads()`` it (``_peer.raw_subscribers``: ``redis.asyncio``, the same
-with one thread hop per message, sync redis-py); and Channels, ``await
+with a signature check and one thread hop per message, sync redis-py); and Channels, ``await
 channel_layer.group_send(group, message)`` from an asyncio loop to the
 ``channels`` peer's consumer (``_peer.channels_consumer``), with ``message``
 being ``{"type": "bench.event", **PAYLOAD}``.

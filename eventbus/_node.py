@@ -346,13 +346,10 @@ class Node:
             else:
                 # Sync receivers run on the receivers' thread, the walk with them; async
                 # ones come back to this loop from there (the worker context says which).
-                context = worker_context()
-                await asyncio.get_running_loop().run_in_executor(
-                    self._receivers(),
-                    functools.partial(
-                        context.run, _emit_sync, signal, envelope.sender, envelope.kwargs
-                    ),
-                )
+                run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                if plan.has_async:
+                    run = functools.partial(worker_context().run, run)
+                await asyncio.get_running_loop().run_in_executor(self._receivers(), run)
         except Exception:
             logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
             return

@@ -398,7 +398,7 @@ class Wire:
                 f"{WIRE_VERSION} only: run the same eventbus version in every process",
             )
         try:
-            document = json.loads(str(body, "utf-8"), parse_constant=_no_constant)
+            document = _JSON_DECODER.decode(str(body, "utf-8"))
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise WireError("malformed", f"the body is not UTF-8 JSON: {exc}") from exc
         name, sender, kwargs, origin, sent = _read_envelope(document, version)
@@ -699,6 +699,10 @@ def _type_name(value: object) -> str:
 
 def _no_constant(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not JSON")
+
+
+#: One decoder for every message (``json.loads`` with options builds one per call).
+_JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _malformed(message: str) -> WireError:
