@@ -37,8 +37,9 @@ The rules:
   subscriptions only (``Signal._emit_remote``), never to local receivers,
   and never published again. Async broadcast receivers run on the listener's
   loop; sync ones on one worker thread, ``eventbus-receivers``, off that loop,
-  after stale database connections there are closed (as Django does around
-  each request). Events are re-emitted one at a time, in arrival order.
+  where the database connections that are broken or past ``CONN_MAX_AGE`` are
+  closed after each event (as Django does after a request). Events are
+  re-emitted one at a time, in arrival order.
   A failing receiver is logged (``django.dispatch``) and the others run.
 * **Shutdown.** ``stop()`` (called at interpreter exit, and by ``manage.py
   eventbus listen`` on SIGINT/SIGTERM) cancels the listener, which finishes
@@ -420,12 +421,14 @@ class Node:
 
 
 def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any]) -> None:
-    """On the receivers' thread: drop connections gone stale since the last event (as
-    Django does around each request), then run the sync broadcast receivers."""
+    """On the receivers' thread: run the sync broadcast receivers, then drop the database
+    connections that are broken or past ``CONN_MAX_AGE`` (as Django does after a request)."""
     from django.db import close_old_connections  # noqa: PLC0415
 
-    close_old_connections()
-    signal._emit_remote_sync(sender, kwargs)
+    try:
+        signal._emit_remote_sync(sender, kwargs)
+    finally:
+        close_old_connections()
 
 
 def _wire_hook(name: str) -> Hook | Literal[False] | None:
