@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -506,3 +507,30 @@ def test_sync_and_async_broadcast_receivers_keep_their_order_and_their_threads(
         ("async", "eventbus-listener"),
         ("last", "eventbus-receivers"),
     ]
+
+
+def test_manage_py_eventbus_listen_lists_what_it_receives_for_and_stops_on_sigint(
+    arrivals: Arrivals,
+) -> None:
+    """In this process: the command listens until SIGINT, then prints its counters."""
+    out = StringIO()
+
+    def interrupt_once_listening() -> None:
+        deadline = time.monotonic() + WAIT
+        while "listening on" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        orders.send(sender=None, n=1)
+        arrivals.wait_for(1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
+        thread = threading.Thread(target=interrupt_once_listening)
+        thread.start()
+        call_command("eventbus", "listen", stdout=out)
+        thread.join(WAIT)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("eventbus listening on in-process")
+    assert "  tests.remote.order_placed: tests.test_remote.receive_b" in lines
+    assert lines[-1].startswith("eventbus stopped listening: ")
+    assert json.loads(lines[-1].removeprefix("eventbus stopped listening: "))["delivered"] >= 1
+    assert not node.listening
