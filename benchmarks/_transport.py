@@ -313,7 +313,7 @@ def _throughput(contender: Contender, count: int, runner: asyncio.Runner) -> Sam
 
 @contextmanager
 def _configured(url: str, prefix: str) -> Iterator[str]:
-    """Point this process's eventbus at ``url`` for the block; yield the channel it publishes to."""
+    """Point this process's eventbus at ``url`` for the block; yield its base channel."""
     from eventbus.apps import install  # noqa: PLC0415 - needs the app registry
     from eventbus.conf import TransportSettings, get_settings  # noqa: PLC0415
 
@@ -367,7 +367,8 @@ def scenario_transport(config: Config) -> tuple[list[Group], dict[str, Any], lis
     name = f"eventbus-bench-{uuid.uuid4().hex[:12]}"
     with ExitStack() as stack:
         server = stack.enter_context(RedisServer(binary))
-        channel = stack.enter_context(_configured(server.url, name))
+        # Where eventbus publishes the sends of the first signal (its topic's channel).
+        channel = f"{stack.enter_context(_configured(server.url, name))}:{SIGNAL_NAME}"
         client = redis.Redis.from_url(server.url)
         stack.callback(client.close)
         message = _published(client, channel)

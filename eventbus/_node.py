@@ -34,16 +34,28 @@ The rules:
   another version, or naming a signal or model this process does not have, is
   dropped, counted by reason and logged once per reason; the listener goes on.
   A valid event is re-emitted to the signal's broadcast receivers and remote
-  subscriptions only (``Signal._emit_remote``), never to local receivers,
-  and never published again. Async broadcast receivers run on the listener's
-  loop; sync ones on one worker thread, ``eventbus-receivers``, off that loop,
-  where the database connections that are broken or past ``CONN_MAX_AGE`` are
-  closed after each event (as Django does after a request). Events are
-  re-emitted one at a time, in arrival order.
+  subscriptions only, never to local receivers, and never published again.
+  Events are re-emitted one at a time, in arrival order.
   A failing receiver is logged (``django.dispatch``) and the others run.
+* **Who runs which receivers.** Async broadcast receivers and remote
+  subscriptions are served by the listener's loop. Sync broadcast receivers run
+  on a second daemon thread, ``eventbus-receivers``, started with the first of
+  them, which reads the same messages on a subscription of its own
+  (``Transport.receive``) and calls them where it reads them, off any event
+  loop and without a hand-off from the listener. That thread runs the whole
+  broadcast plan of every signal that has a sync broadcast receiver, the async
+  receivers in it included (they go to the listener's loop and back, so the
+  priority order holds across both kinds); the listener runs the plans of the
+  others. Each event is claimed by whichever of the two reads it first
+  (:class:`_Claims`, by event id), so no receiver runs twice; while the
+  ``eventbus-receivers`` thread is not subscribed (starting, or reconnecting
+  after an outage), the listener claims everything and runs sync receivers on a
+  worker thread of the same name. After each event a sync receiver saw, the
+  database connections that are broken or past ``CONN_MAX_AGE`` are closed on
+  that thread (as Django does after a request).
 * **Shutdown.** ``stop()`` (called at interpreter exit, and by ``manage.py
-  eventbus listen`` on SIGINT/SIGTERM) cancels the listener, which finishes
-  the event it is re-emitting, unsubscribes and closes its connection.
+  eventbus listen`` on SIGINT/SIGTERM) stops both threads: each finishes the
+  event it is re-emitting, unsubscribes and closes its connection.
 """
 
 from __future__ import annotations
@@ -51,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import functools
 import json
 import logging
@@ -67,8 +80,8 @@ from ._hops import in_event_loop_thread, to_thread, worker_context
 from ._identity import signal_name
 from ._remote import remote_signals
 from ._subscription import Event
-from ._transport import Counters, InProcessTransport, Transport, TransportError
-from ._wire import Origin, Wire, WireError
+from ._transport import Counters, InProcessTransport, Topics, Transport, TransportError
+from ._wire import Checked, Envelope, Origin, Wire, WireError
 from .conf import EventbusSettings, TransportSettings, _transport
 
 __all__ = ["Node", "node"]
@@ -99,6 +112,14 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._started = threading.Event()
         self._receivers_thread: ThreadPoolExecutor | None = None
+        self._reader: threading.Thread | None = None
+        self._reader_stop = threading.Event()
+        self._reader_subscribed = threading.Event()
+        self._loop_context: contextvars.Context | None = None
+        self._claims = _Claims()
+        # What each reader subscribes to (see the module docstring), set by _refresh_topics.
+        self._listener_topics = Topics(self._refresh_topics)
+        self._reader_topics = Topics(self._refresh_topics)
         self._failing = False
         atexit.register(self.stop)
 
@@ -172,13 +193,51 @@ class Node:
         return list(dict.fromkeys(through))
 
     def _listeners_changed(self, signal: Any) -> None:
-        """Start listening once a remote signal has a broadcast receiver or remote subscription."""
-        if self._thread is not None or self._transport is None:
+        """Start listening once a remote signal has a broadcast receiver or remote subscription
+        (the ``eventbus-receivers`` reader with the first sync broadcast receiver); subscribe
+        the readers to what they serve now."""
+        if self._transport is None:
             return
-        if any(r.broadcast for r in signal._registry.snapshot()) or any(
-            tap.remote for tap in signal._registry.live_taps()
+        if self._thread is None and (
+            any(r.broadcast for r in signal._registry.snapshot()) or signal._has_remote_taps()
         ):
             self.start()
+        elif self._thread is not None and self._reader is None and signal._has_sync_broadcast():
+            self._start_reader()
+        self._refresh_topics()
+
+    def _refresh_topics(self) -> None:
+        """Give each reader the topics it serves (see the module docstring).
+
+        The ``eventbus-receivers`` reader serves the signals with a sync broadcast
+        receiver; the listener the other signals with a broadcast receiver or a
+        remote subscription, and all of them while the reader is not running.
+        """
+        with self._lock:
+            reader_running = self._reader is not None
+            synchronous, other = set(), set()
+            for signal in remote_signals.signals():
+                if reader_running and signal._has_sync_broadcast():
+                    synchronous.add(signal.remote_name)
+                elif signal._has_remote_taps() or any(
+                    r.broadcast for r in signal._registry.snapshot()
+                ):
+                    other.add(signal.remote_name)
+            if synchronous != self._reader_topics.wanted:
+                self._reader_topics.wanted = frozenset(synchronous)
+            if other != self._listener_topics.wanted:
+                self._listener_topics.wanted = frozenset(other)
+
+    def _runner(self, signal: Any, reading: Topics) -> Topics:
+        """Which reader runs an event of ``signal`` that the reader of ``reading`` read first.
+
+        The reader that serves the signal, once it has subscribed; until then
+        (or for a message on the listener's base channel) the one that read it.
+        """
+        name = signal.remote_name
+        reader = self._reader_topics
+        owner = reader if name in reader.wanted else self._listener_topics
+        return owner if name in owner.confirmed else reading
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -188,28 +247,25 @@ class Node:
         assert wire is not None, "configure() first"
         return wire.dumps(signal.remote_name, sender, kwargs, to_wire=signal.to_wire)
 
-    def publish(self, data: bytes) -> None:
-        """Publish now, from sync code (see the module docstring for failures)."""
+    def publish(self, data: bytes, topic: str) -> None:
+        """Publish now, from sync code, under ``topic`` (see the module docstring for failures)."""
         transport = self._transport
         if transport is None:
             return
-        self._publish_reporting(transport, data)
-
-    def _publish_reporting(self, transport: Transport, data: bytes) -> None:
         try:
-            transport.publish(data)
+            transport.publish(data, topic)
         except TransportError as exc:
             self._report_failure(exc)
         else:
             self._failing = False
 
-    async def apublish(self, data: bytes) -> None:
+    async def apublish(self, data: bytes, topic: str) -> None:
         """Publish now, from async code, on the running loop."""
         transport = self._transport
         if transport is None:
             return
         try:
-            await transport.apublish(data)
+            await transport.apublish(data, topic)
         except TransportError as exc:
             self._report_failure(exc)
         else:
@@ -225,21 +281,20 @@ class Node:
         if config is not None and config.raise_on_publish_error:
             raise exc
 
-    def after_commit(self, data: bytes, alias: str, what: Callable[[], str]) -> None:
+    def after_commit(self, data: bytes, topic: str, alias: str, what: Callable[[], str]) -> None:
         """Publish after ``alias``'s commit, or now, from sync code (the after-commit rules)."""
-        scheduled = _commit.when_committed(alias, functools.partial(self.publish, data), what)
-        if scheduled is _commit.RUN_NOW:
-            self.publish(data)
+        publish = functools.partial(self.publish, data, topic)
+        if _commit.when_committed(alias, publish, what) is _commit.RUN_NOW:
+            publish()
 
-    async def aafter_commit(self, data: bytes, alias: str, what: Callable[[], str]) -> None:
+    async def aafter_commit(
+        self, data: bytes, topic: str, alias: str, what: Callable[[], str]
+    ) -> None:
         """Publish after ``alias``'s commit, or now, from async code (asked in a thread hop)."""
-        scheduled = await to_thread(
-            functools.partial(
-                _commit.when_committed, alias, functools.partial(self.publish, data), what
-            )
-        )
+        publish = functools.partial(self.publish, data, topic)
+        scheduled = await to_thread(functools.partial(_commit.when_committed, alias, publish, what))
         if scheduled is _commit.RUN_NOW:
-            await self.apublish(data)
+            await self.apublish(data, topic)
 
     # -- listening -----------------------------------------------------------------------
 
@@ -259,23 +314,64 @@ class Node:
             if self._thread is not None or self._transport is None:
                 return
             self._started.clear()
+            self._listener_topics = Topics(self._refresh_topics)
             self._thread = threading.Thread(target=self._run, name="eventbus-listener", daemon=True)
             self._thread.start()
+        if any(signal._has_sync_broadcast() for signal in remote_signals.signals()):
+            self._start_reader()
+        self._refresh_topics()
+
+    def _start_reader(self) -> None:
+        """Start the ``eventbus-receivers`` reader (once; see the module docstring)."""
+        with self._lock:
+            if self._reader is not None or self._thread is None or self._transport is None:
+                return
+            self._reader_stop.clear()
+            self._reader_subscribed.clear()
+            self._reader_topics = Topics(self._refresh_topics)
+            self._reader = threading.Thread(
+                target=self._read,
+                args=(self._transport, self._reader_topics),
+                name="eventbus-receivers",
+                daemon=True,
+            )
+            self._reader.start()
+        self._refresh_topics()
 
     def wait_subscribed(self, timeout: float) -> bool:
-        """Wait until the listener is subscribed (from then on nothing published is missed,
-        until an outage); return whether it is."""
-        return self.listening and self._started.wait(timeout)
+        """Wait until every reader is subscribed to all it serves: from then on nothing
+        published is missed, until an outage. Return whether it is."""
+        deadline = time.monotonic() + timeout
+        if not (self.listening and self._started.wait(timeout)):
+            return False
+        while not self._subscribed():
+            if time.monotonic() >= deadline or not self.listening:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _subscribed(self) -> bool:
+        listener, reader = self._listener_topics, self._reader_topics
+        if not listener.wanted <= listener.confirmed:
+            return False
+        if self._reader is None:
+            return True
+        return self._reader_subscribed.is_set() and reader.wanted <= reader.confirmed
 
     def stop(self, timeout: float = 10) -> None:
-        """Stop the listener: it finishes the event it is on, unsubscribes and closes."""
+        """Stop listening: each thread finishes the event it is on, unsubscribes and closes."""
         with self._lock:
             thread, loop, task = self._thread, self._loop, self._task
             self._thread = None
             receivers, self._receivers_thread = self._receivers_thread, None
+            reader, self._reader = self._reader, None
+        self._reader_stop.set()
         if thread is not None and loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # its loop is already closed
                 loop.call_soon_threadsafe(task.cancel)
+        if reader is not None:
+            reader.join(timeout)
+        if thread is not None:
             thread.join(timeout)
         if receivers is not None:
             receivers.shutdown(wait=True)
@@ -286,9 +382,10 @@ class Node:
     async def _listen(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
+        self._loop_context = worker_context()
         transport = self._transport
         assert transport is not None
-        messages = transport.messages(on_subscribed=self._started.set)
+        messages = transport.messages(on_subscribed=self._started.set, topics=self._listener_topics)
         reporter = asyncio.create_task(self._report_periodically(transport))
         try:
             async for data in messages:
@@ -318,35 +415,36 @@ class Node:
             await asyncio.sleep(REPORT_EVERY)
 
     async def _handle(self, data: bytes) -> None:
-        """Check, decode and re-emit one message (see the module docstring).
+        """Check, claim, decode and re-emit one message (see the module docstring).
 
         Nothing a message or a receiver does stops the listener: a refused
         message is dropped and counted by reason; a ``from_wire`` hook that
         raises drops its message as ``"malformed"`` (logged with the traceback);
         receivers' failures are logged by the robust re-emission.
         """
-        self.counters.add("received")
         wire = self._wire
         assert wire is not None
-        try:
-            envelope = wire.loads(data, _wire_hook)
-        except WireError as exc:
-            self._dropped(exc.kind, str(exc))
+        checked = self._check(wire, data)
+        if checked is None:
             return
-        except Exception as exc:  # a from_wire hook that failed
-            self._dropped("malformed", f"{type(exc).__name__}: {exc}", exc)
-            return
-        signal = remote_signals.lookup(envelope.signal)
-        if signal is None:
-            self._dropped("unknown signal", f"no remote signal named {envelope.signal!r}")
+        signal = checked[1]
+        topics = self._listener_topics
+        if not self._claims.claim(
+            checked[0].id, topics, functools.partial(self._runner, signal, topics)
+        ):
+            return  # the eventbus-receivers reader runs it
+        self.counters.add("received")
+        envelope = self._decode(wire, checked[0])
+        if envelope is None:
             return
         try:
             plan = signal._broadcast_plan(envelope.sender)
             if all(record.is_async for record in plan.records):
                 await signal._emit_remote(envelope.sender, envelope.kwargs)
             else:
-                # Sync receivers run on the receivers' thread, the walk with them; async
-                # ones come back to this loop from there (the worker context says which).
+                # The eventbus-receivers reader is not subscribed yet: sync receivers run
+                # on a worker thread, the walk with them; async ones come back to this
+                # loop from there (the worker context says which).
                 run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
                 if plan.has_async:
                     run = functools.partial(worker_context().run, run)
@@ -355,6 +453,75 @@ class Node:
             logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
             return
         self.counters.add("delivered")
+
+    def _check(self, wire: Wire, data: bytes) -> tuple[Checked, Any] | None:
+        """Check a message and find its signal; ``None``: refused (counted and logged)."""
+        try:
+            checked = wire.check(data)
+        except WireError as exc:
+            self.counters.add("received")
+            self._dropped(exc.kind, str(exc))
+            return None
+        signal = remote_signals.lookup(checked.signal)
+        if signal is None:
+            self.counters.add("received")
+            self._dropped("unknown signal", f"no remote signal named {checked.signal!r}")
+            return None
+        return checked, signal
+
+    def _decode(self, wire: Wire, checked: Checked) -> Envelope | None:
+        """Decode a checked message; ``None``: refused (dropped and counted)."""
+        try:
+            return wire.decode(checked, _wire_hook)
+        except WireError as exc:
+            self._dropped(exc.kind, str(exc))
+        except Exception as exc:  # a from_wire hook that failed
+            self._dropped("malformed", f"{type(exc).__name__}: {exc}", exc)
+        return None
+
+    def _read(self, transport: Transport, topics: Topics) -> None:
+        """The ``eventbus-receivers`` thread: read, claim and re-emit where events arrive."""
+        wire = self._wire
+        assert wire is not None
+        messages = transport.receive(
+            topics,
+            self._reader_stop,
+            on_subscribed=self._reader_subscribed.set,
+            on_lost=self._reader_subscribed.clear,
+            quiet=True,
+        )
+        try:
+            for data in messages:
+                checked = self._check(wire, data)
+                if checked is None:
+                    continue
+                signal = checked[1]
+                if not self._claims.claim(
+                    checked[0].id, topics, functools.partial(self._runner, signal, topics)
+                ):
+                    continue
+                self.counters.add("received")
+                envelope = self._decode(wire, checked[0])
+                if envelope is None:
+                    continue
+                # Async receivers go to the listener's loop and back (when it is gone, we
+                # are stopping: asgiref runs them).
+                context = self._loop_context
+                run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                try:
+                    if context is None:
+                        run()
+                    else:
+                        context.copy().run(run)
+                except Exception:
+                    logger.exception("eventbus could not re-emit an event of %s", checked[0].signal)
+                    continue
+                self.counters.add("delivered")
+        finally:
+            self._reader_subscribed.clear()
+            close = getattr(messages, "close", None)
+            if close is not None:
+                close()
 
     def _receivers(self) -> ThreadPoolExecutor:
         """The thread sync broadcast receivers run on (``eventbus-receivers``), made once."""
@@ -421,14 +588,46 @@ class Node:
 
 
 def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any]) -> None:
-    """On the receivers' thread: run the sync broadcast receivers, then drop the database
-    connections that are broken or past ``CONN_MAX_AGE`` (as Django does after a request)."""
+    """On an ``eventbus-receivers`` thread: re-emit to the remote taps and the broadcast
+    receivers, then drop the database connections that are broken or past
+    ``CONN_MAX_AGE`` (as Django does after a request)."""
     from django.db import close_old_connections  # noqa: PLC0415
 
     try:
         signal._emit_remote_sync(sender, kwargs)
     finally:
         close_old_connections()
+
+
+class _Claims:
+    """Which of the process's two readers runs an event: the first to read it decides.
+
+    A message reaches both readers only for a moment (while a signal moves from
+    one to the other, or on the base channel); the second finds the first's
+    decision and obeys it, so no event runs twice. A decision the other reader
+    never comes for (the usual case: it is not subscribed) is forgotten after
+    ``KEPT`` newer ones.
+    """
+
+    KEPT = 16384
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decided: dict[str, Topics] = {}
+
+    def claim(self, event_id: str, reading: Topics, decide: Callable[[], Topics]) -> bool:
+        """Whether the reader whose topics are ``reading`` runs this event.
+
+        ``decide()`` (called by the first reader only) names the topics of the
+        reader that runs it.
+        """
+        with self._lock:
+            runner = self._decided.pop(event_id, None)
+            if runner is None:
+                runner = self._decided[event_id] = decide()
+                if len(self._decided) > self.KEPT:
+                    del self._decided[next(iter(self._decided))]
+            return runner is reading
 
 
 def _wire_hook(name: str) -> Hook | Literal[False] | None:
@@ -472,10 +671,11 @@ class _Outbound:
         using = kwargs.get("using")
         alias = using if isinstance(using, str) else "default"
         what = functools.partial(_publishing, signal)
+        topic = signal.remote_name
         if from_sync:
-            self._node.after_commit(data, alias, what)
+            self._node.after_commit(data, topic, alias, what)
             return None
-        return self._node.aafter_commit(data, alias, what)
+        return self._node.aafter_commit(data, topic, alias, what)
 
 
 #: This process's node.

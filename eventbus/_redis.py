@@ -24,7 +24,8 @@ on one pub/sub channel and yields every body published there. The rules:
   (naming the server, never its password, with the redis-py error chained) and
   counts ``publish_failed``. Retrying is the caller's decision: a retried
   ``PUBLISH`` whose reply was lost would deliver twice.
-* **Receiving** (``messages()``, asyncio only): a dedicated connection
+* **Receiving** (``messages()`` on an asyncio loop, or ``receive()`` in a
+  thread of its own, blocking on a sync connection): a dedicated connection
   subscribed to the channel, yielding each body (``bytes``) in the order the
   server received them. While idle it pings the server every
   ``health_check_interval`` seconds, and a request (``SUBSCRIBE`` or ``PING``)
@@ -32,7 +33,7 @@ on one pub/sub channel and yields every body published there. The rules:
   so a server that hangs or a network that drops packets silently is noticed
   within ``health_check_interval + socket_timeout``; a server that stops or
   restarts closes the connection and is noticed at once.
-* **Reconnecting**: after losing the server, ``messages()`` subscribes again
+* **Reconnecting**: after losing the server, either subscribes again
   by itself, waiting 0.1 s before the first attempt and doubling the wait up to
   ``reconnect_max_delay`` (each wait drawn between half and all of that, so a
   fleet of listeners does not reconnect in lock-step). It logs one warning per
@@ -47,6 +48,8 @@ on one pub/sub channel and yields every body published there. The rules:
 * **Stopping**: cancelling the task that consumes ``messages()``, or closing
   the iterator, closes its connection (which ends the subscription on the
   server) before the cancellation propagates; no task is left behind.
+  ``receive()`` ends, closing its connection, within ``POLL`` seconds of
+  its ``stop`` event being set.
   ``close()`` releases the ``publish()`` pool.
 * **Reports** (``report()``/``reports()``): each listener's status is a key
   of its own that Redis expires after the report's ``ttl``, listed in a set
@@ -61,8 +64,9 @@ import asyncio
 import logging
 import random
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,7 +79,7 @@ from redis.connection import parse_url
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ._transport import Counters, TransportError
+from ._transport import POLL, Counters, Topics, TransportError
 
 __all__ = ["RedisTransport"]
 
@@ -213,15 +217,19 @@ class RedisTransport:
                     )
         return client
 
-    def publish(self, data: bytes) -> None:
+    def channel_of(self, topic: str | None) -> str:
+        """The channel ``topic`` travels on (``None``: the base channel)."""
+        return self._channel if topic is None else f"{self._channel}:{topic}"
+
+    def publish(self, data: bytes, topic: str | None = None) -> None:
         """Publish ``data`` from sync code; raises ``TransportError`` if it could not."""
         try:
-            self._sync_client().publish(self._channel, data)
+            self._sync_client().publish(self.channel_of(topic), data)
         except (RedisError, OSError) as exc:
             raise self._failure("publish to", exc) from exc
         self._counters.add("published")
 
-    async def apublish(self, data: bytes) -> None:
+    async def apublish(self, data: bytes, topic: str | None = None) -> None:
         """Publish ``data`` from async code; raises ``TransportError`` if it could not.
 
         On the running asyncio loop's own client; under trio, ``publish()`` in a
@@ -232,11 +240,11 @@ class RedisTransport:
         if loop is None:
             import anyio.to_thread  # noqa: PLC0415 - only outside asyncio, like _hops
 
-            await anyio.to_thread.run_sync(self.publish, data)
+            await anyio.to_thread.run_sync(self.publish, data, topic)
             return
         client = await self._loop_client(loop)
         try:
-            await client.publish(self._channel, data)
+            await client.publish(self.channel_of(topic), data)
         except (RedisError, OSError) as exc:
             raise self._failure("publish to", exc) from exc
         self._counters.add("published")
@@ -357,14 +365,15 @@ class RedisTransport:
     # ------------------------------------------------------------------
 
     async def messages(
-        self, on_subscribed: Callable[[], None] | None = None
+        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Every message body published on the channel from now on, in order.
+        """Every message body published on the base channel, and under ``topics``, from now on.
 
         Keeps going across outages (see the module); only cancellation or
         closing the iterator ends it. ``on_subscribed`` is called each time the
-        server confirms the subscription (first, and after each reconnection):
-        from then on, nothing published is missed.
+        server confirms the subscription to the base channel (first, and after
+        each reconnection): from then on, nothing published there is missed;
+        ``topics.confirmed`` says the same of each topic.
 
         Raises:
             RuntimeError: Not running on an asyncio event loop (redis.asyncio
@@ -381,78 +390,222 @@ class RedisTransport:
         client = redis.asyncio.Redis.from_url(
             self._url, retry=AsyncRetry(NoBackoff(), 0), **self._options()
         )
-        attempt = 0  # failed attempts since the last successful subscription
-        outage_began: float | None = None
-        subscribed_once = False
+        watch = _Watch(self, loop.time, self._channel, topics or Topics(), on_subscribed)
         try:
             while True:
                 pubsub = client.pubsub()
                 try:
                     await pubsub.subscribe(self._channel)
-                    # A request (SUBSCRIBE, then each PING) waiting for its reply since then.
-                    awaiting_reply_since: float | None = loop.time()
-                    last_heard = loop.time()
+                    watch.asked()
                     while True:
-                        now = loop.time()
-                        if awaiting_reply_since is not None:
-                            wait = awaiting_reply_since + self._socket_timeout - now
-                            if wait <= 0:
-                                raise TimeoutError(
-                                    f"no reply from the server within {self._socket_timeout} s"
-                                )
-                        else:
-                            wait = last_heard + self._health_check_interval - now
-                            if wait <= 0:
-                                await pubsub.ping(_PING_PAYLOAD)
-                                awaiting_reply_since = now
-                                continue
-                        message = await pubsub.get_message(timeout=wait)
-                        if message is None:
+                        if (change := watch.change()) is not None:
+                            subscribe, unsubscribe = change
+                            if subscribe:
+                                await pubsub.subscribe(*subscribe)
+                            if unsubscribe:
+                                await pubsub.unsubscribe(*unsubscribe)
+                            watch.asked()
+                        wait = watch.wait()
+                        if wait is None:
+                            await pubsub.ping(_PING_PAYLOAD)
+                            watch.asked()
                             continue
-                        last_heard = loop.time()
-                        awaiting_reply_since = None  # anything at all proves it alive
-                        if message["type"] == "subscribe":
-                            if outage_began is not None:
-                                logger.info(
-                                    "eventbus: subscribed to %s again after %.1f s without it",
-                                    self.description,
-                                    last_heard - outage_began,
-                                )
-                            if subscribed_once:
-                                self._counters.add("reconnects")
-                            subscribed_once = True
-                            if on_subscribed is not None:
-                                on_subscribed()
-                            outage_began = None
-                            attempt = 0
-                        elif message["type"] == "message":
-                            data = message["data"]
-                            yield data if isinstance(data, bytes) else str(data).encode()
+                        message = await pubsub.get_message(timeout=min(wait, POLL))
+                        if message is not None and (data := watch.heard(message)) is not None:
+                            yield data
                 except (RedisError, OSError) as exc:
-                    if outage_began is None:
-                        outage_began = loop.time()
-                        logger.warning(
-                            "eventbus: lost the subscription to %s (%s: %s); reconnecting "
-                            "with backoff. Messages published until it is back are lost "
-                            "(pub/sub is at-most-once).",
-                            self.description,
-                            type(exc).__name__,
-                            exc,
-                        )
-                    else:
-                        logger.debug(
-                            "eventbus: subscribing to %s failed again (%s: %s)",
-                            self.description,
-                            type(exc).__name__,
-                            exc,
-                        )
+                    watch.lost(exc)
                 finally:
                     # Bounded and shielded: cancellation must not leave the socket open.
                     close_pubsub: Callable[[], Awaitable[None]] = pubsub.aclose
                     with anyio.move_on_after(self._socket_timeout, shield=True):
                         await close_pubsub()
-                await asyncio.sleep(reconnect_delay(attempt, self._reconnect_max_delay))
-                attempt += 1
+                await asyncio.sleep(watch.delay())
         finally:
+            watch.topics.lost()
             with anyio.move_on_after(self._socket_timeout, shield=True):
                 await client.aclose()
+
+    def receive(
+        self,
+        topics: Topics,
+        stop: threading.Event,
+        on_subscribed: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> Iterator[bytes]:
+        """``messages()`` for a thread of its own: blocking reads on a sync connection.
+
+        The same order, liveness checks, reconnection and logging as
+        ``messages()``, for ``topics`` only: its anchor is a channel nobody
+        publishes to (``<channel>:-``), not the base channel. ``on_lost`` is called each
+        time the subscription is lost. ``quiet``: a second subscriber of a
+        process whose ``messages()`` already reports outages; it logs them at
+        debug level and counts no ``reconnects``. Ends, closing its connection,
+        within ``POLL`` seconds of ``stop`` being set (between two messages).
+        """
+        client = redis.Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), **self._options())
+        anchor = f"{self._channel}:-"
+        watch = _Watch(self, time.monotonic, anchor, topics, on_subscribed, quiet=quiet)
+        try:
+            while not stop.is_set():
+                pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+                try:
+                    pubsub.subscribe(anchor)
+                    watch.asked()
+                    while not stop.is_set():
+                        if (change := watch.change()) is not None:
+                            subscribe, unsubscribe = change
+                            if subscribe:
+                                pubsub.subscribe(*subscribe)
+                            if unsubscribe:
+                                pubsub.unsubscribe(*unsubscribe)
+                            watch.asked()
+                        wait = watch.wait()
+                        if wait is None:
+                            pubsub.ping(_PING_PAYLOAD)
+                            watch.asked()
+                            continue
+                        message = pubsub.get_message(timeout=min(wait, POLL))
+                        if message is not None and (data := watch.heard(message)) is not None:
+                            yield data
+                except (RedisError, OSError) as exc:
+                    if on_lost is not None:
+                        on_lost()
+                    watch.lost(exc)
+                finally:
+                    pubsub.close()
+                stop.wait(watch.delay())
+        finally:
+            topics.lost()
+            client.close()
+
+
+class _Watch:
+    """One subscriber's topics, liveness and outages, for ``messages()`` and ``receive()``.
+
+    The subscriber asks :meth:`change` before each read which channels to
+    (un)subscribe, calls :meth:`asked` after each request (``SUBSCRIBE``,
+    ``UNSUBSCRIBE``, each ``PING``), :meth:`wait` before each read (``None``:
+    ping first), :meth:`heard` with each reply or message, :meth:`lost` when the
+    connection fails and :meth:`delay` for how long to wait before subscribing
+    again.
+    """
+
+    def __init__(
+        self,
+        transport: RedisTransport,
+        clock: Callable[[], float],
+        anchor: str,
+        topics: Topics,
+        on_subscribed: Callable[[], None] | None,
+        *,
+        quiet: bool = False,
+    ) -> None:
+        self._transport = transport
+        self._clock = clock
+        self._anchor = anchor.encode()
+        self._prefix = f"{transport._channel}:".encode()
+        self.topics = topics
+        self._applied: frozenset[str] = frozenset()  # the topics asked for on this connection
+        self._on_subscribed = on_subscribed
+        self._quiet = quiet
+        self._attempt = 0  # failed attempts since the last successful subscription
+        self._outage_began: float | None = None
+        self._subscribed_once = False
+        # A request waiting for its reply since then (None: none is).
+        self._awaiting_reply_since: float | None = None
+        self._last_heard = 0.0
+
+    def change(self) -> tuple[list[str], list[str]] | None:
+        """The channels to subscribe and to unsubscribe now (``None``: no change)."""
+        wanted = self.topics.wanted
+        applied = self._applied
+        if wanted is applied:
+            return None
+        self._applied = wanted
+        channel_of = self._transport.channel_of
+        return (
+            [channel_of(topic) for topic in wanted - applied],
+            [channel_of(topic) for topic in applied - wanted],
+        )
+
+    def asked(self) -> None:
+        self._awaiting_reply_since = self._last_heard = self._clock()
+
+    def wait(self) -> float | None:
+        """How long the next read may wait; ``None``: idle long enough to ping.
+
+        Raises:
+            TimeoutError: A request went unanswered for ``socket_timeout``.
+        """
+        now = self._clock()
+        transport = self._transport
+        if self._awaiting_reply_since is not None:
+            wait = self._awaiting_reply_since + transport._socket_timeout - now
+            if wait <= 0:
+                raise TimeoutError(f"no reply from the server within {transport._socket_timeout} s")
+            return wait
+        wait = self._last_heard + transport._health_check_interval - now
+        return None if wait <= 0 else wait
+
+    def heard(self, message: dict[str, Any]) -> bytes | None:
+        """Note a reply or message from the server; return a message's body."""
+        self._last_heard = self._clock()
+        self._awaiting_reply_since = None  # anything at all proves it alive
+        kind = message["type"]
+        if kind == "message":
+            data = message["data"]
+            return data if isinstance(data, bytes) else str(data).encode()
+        if kind not in ("subscribe", "unsubscribe"):
+            return None
+        channel = message["channel"]
+        if channel != self._anchor:
+            if channel.startswith(self._prefix):
+                topic = channel[len(self._prefix) :].decode()
+                self.topics.confirm(topic, kind == "subscribe")
+        elif kind == "subscribe":
+            if self._outage_began is not None:
+                logger.log(
+                    logging.DEBUG if self._quiet else logging.INFO,
+                    "eventbus: subscribed to %s again after %.1f s without it",
+                    self._transport.description,
+                    self._last_heard - self._outage_began,
+                )
+            if self._subscribed_once and not self._quiet:
+                self._transport._counters.add("reconnects")
+            self._subscribed_once = True
+            if self._on_subscribed is not None:
+                self._on_subscribed()
+            self._outage_began = None
+            self._attempt = 0
+        return None
+
+    def lost(self, exc: BaseException) -> None:
+        """The connection failed: nothing is subscribed any more; log the outage once."""
+        self._applied = frozenset()
+        self.topics.lost()
+        if self._outage_began is None:
+            self._outage_began = self._clock()
+            logger.log(
+                logging.DEBUG if self._quiet else logging.WARNING,
+                "eventbus: lost the subscription to %s (%s: %s); reconnecting with backoff. "
+                "Messages published until it is back are lost (pub/sub is at-most-once).",
+                self._transport.description,
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            logger.debug(
+                "eventbus: subscribing to %s failed again (%s: %s)",
+                self._transport.description,
+                type(exc).__name__,
+                exc,
+            )
+
+    def delay(self) -> float:
+        """The wait before the next subscription attempt (see ``reconnect_delay``)."""
+        delay = reconnect_delay(self._attempt, self._transport._reconnect_max_delay)
+        self._attempt += 1
+        return delay

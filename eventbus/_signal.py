@@ -126,6 +126,7 @@ class Signal(django.dispatch.Signal):
         self._taps = self._registry.taps
         # Broadcast plans by id(sender), with the registry generation they were built at.
         self._remote_plans: dict[int, tuple[int, Plan]] = {}
+        self._sync_broadcast: tuple[int, bool] = (-1, False)
         if remote and name is not None:
             remote_signals.register(name, self)
 
@@ -625,6 +626,19 @@ class Signal(django.dispatch.Signal):
         if not plan.records:
             return []
         return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
+
+    def _has_sync_broadcast(self) -> bool:
+        """Whether some sync receiver of this signal has ``delivery="broadcast"`` (any sender)."""
+        generation = self._registry.generation
+        cached = self._sync_broadcast
+        if cached[0] != generation:
+            found = any(r.broadcast and not r.is_async for r in self._registry.snapshot())
+            cached = self._sync_broadcast = (generation, found)
+        return cached[1]
+
+    def _has_remote_taps(self) -> bool:
+        """Whether a remote subscription is open on this signal."""
+        return any(tap.remote for tap in self._registry.live_taps())
 
     def _emit_remote_taps(self, sender: Any, named: dict[str, Any]) -> bool:
         """Deliver a wire event to the remote taps; ``False`` while the signal is muted."""

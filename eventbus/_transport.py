@@ -10,16 +10,29 @@ It knows nothing of signals. eventbus ships two:
 
 The rules every transport follows:
 
+* **Topics.** A message is published under a *topic* (the wire name of its
+  signal), which the transport carries on a channel of its own, or with no
+  topic, on the project's base channel. A subscriber receives what is
+  published on the base channel (its *anchor*) and under the topics it wants
+  (:class:`Topics`): the node subscribes each of its two readers to the
+  signals that reader serves, so that neither reads the other's events. The
+  wanted set may change at any time; the subscriber applies a change within
+  ``POLL`` seconds and records each topic the server confirmed.
 * **Publishing** never blocks an event loop: ``publish()`` is for sync code
   (any thread that runs no event loop), ``apublish()`` for async code, on the
   running asyncio loop. Both raise :class:`TransportError` when the message
   could not be handed over; the caller decides whether that is fatal.
-* **Receiving**: ``messages(on_subscribed)`` is an async iterator, consumed by
-  one task of the process's listener. It yields every message published after
-  it subscribed (``on_subscribed`` is called then, and after every
-  reconnection), in publication order per publisher, and keeps going across
-  outages (reconnecting with backoff); messages published during an outage
-  are lost. Cancelling the consuming task stops it cleanly.
+* **Receiving**: ``messages(on_subscribed, topics=...)`` is an async iterator,
+  consumed by one task of the process's listener. It yields every message
+  published after it subscribed (``on_subscribed`` is called then, and after
+  every reconnection), in publication order per publisher and topic, and
+  keeps going across outages (reconnecting with backoff); messages published
+  during an outage are lost. Cancelling the consuming task stops it cleanly.
+  ``receive(topics, stop, ...)`` is the same for a thread of its own (blocking
+  reads, no event loop), anchored on a channel of its own instead of the base
+  channel; it ends within ``POLL`` seconds of ``stop`` being set,
+  ``on_lost`` is called when it loses the server, and ``quiet`` leaves
+  reporting outages to ``messages()``.
 * **Counting**: a transport updates the :class:`Counters` it was given
   (``published``, ``publish_failed``, ``reconnects``); the listener counts the
   rest.
@@ -32,15 +45,63 @@ The rules every transport follows:
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ._exceptions import EventbusError
 
 __all__ = ["Counters", "TransportError"]
+
+#: How often a subscriber looks for a change of its topics (and ``receive()`` whether it was
+#: asked to stop), in seconds.
+POLL = 0.25
+
+
+class Topics:
+    """The topics one subscriber wants (set by the node) and has (confirmed by the server).
+
+    ``wanted`` is replaced whole, never mutated, so a subscriber notices a change
+    by identity. ``on_change`` is called, on the subscriber's thread, after
+    ``confirmed`` changed.
+    """
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self.wanted: frozenset[str] = frozenset()
+        self._confirmed: frozenset[str] = frozenset()
+        self._mirrored = False
+        self._on_change = on_change
+
+    @property
+    def confirmed(self) -> frozenset[str]:
+        """The topics the subscriber receives now."""
+        return self.wanted if self._mirrored else self._confirmed
+
+    def confirm(self, topic: str, subscribed: bool) -> None:
+        """The server confirmed a subscription to ``topic``, or its end."""
+        if subscribed:
+            self._confirmed = self._confirmed | {topic}
+        else:
+            self._confirmed = self._confirmed - {topic}
+        self._changed()
+
+    def lost(self) -> None:
+        """The subscription was lost: nothing is confirmed any more."""
+        self._confirmed = frozenset()
+        self._mirrored = False
+        self._changed()
+
+    def mirror(self) -> None:
+        """Have whatever is wanted, the moment it is wanted (a transport with no server)."""
+        self._mirrored = True
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
 
 class TransportError(EventbusError):
@@ -101,11 +162,23 @@ class Transport(Protocol):
     #: A short description for logs and ``manage.py eventbus status`` (no secrets).
     description: str
 
-    def publish(self, data: bytes) -> None: ...
+    def publish(self, data: bytes, topic: str | None = None) -> None: ...
 
-    async def apublish(self, data: bytes) -> None: ...
+    async def apublish(self, data: bytes, topic: str | None = None) -> None: ...
 
-    def messages(self, on_subscribed: Callable[[], None] | None = None) -> AsyncIterator[bytes]: ...
+    def messages(
+        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
+    ) -> AsyncIterator[bytes]: ...
+
+    def receive(
+        self,
+        topics: Topics,
+        stop: threading.Event,
+        on_subscribed: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> Iterator[bytes]: ...
 
     async def report(self, key: str, data: bytes, ttl: float) -> None: ...
 
@@ -128,38 +201,78 @@ class InProcessTransport:
     def __init__(self, counters: Counters) -> None:
         self._counters = counters
         self._lock = threading.Lock()
-        self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[bytes]]] = []
+        # (loop, queue, topics) of each messages(); (queue, topics) of each receive().
+        self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[bytes], Topics]] = []
+        self._sync_queues: list[tuple[queue.SimpleQueue[bytes], Topics]] = []
         self._reports: dict[str, tuple[float, bytes]] = {}
 
-    def publish(self, data: bytes) -> None:
+    def publish(self, data: bytes, topic: str | None = None) -> None:
+        """Hand ``data`` to every subscriber of ``topic`` (no topic: every ``messages()``)."""
         with self._lock:
             queues = list(self._queues)
-        for loop, queue in queues:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, data)
-            except RuntimeError:
-                continue  # that listener's loop is closed
+            sync_queues = list(self._sync_queues)
+        for loop, waiting, topics in queues:
+            if topic is None or topic in topics.wanted:
+                try:
+                    loop.call_soon_threadsafe(waiting.put_nowait, data)
+                except RuntimeError:
+                    continue  # that listener's loop is closed
+        for sync_queue, topics in sync_queues:
+            if topic is not None and topic in topics.wanted:
+                sync_queue.put(data)
         self._counters.add("published")
 
-    async def apublish(self, data: bytes) -> None:
-        self.publish(data)
+    async def apublish(self, data: bytes, topic: str | None = None) -> None:
+        self.publish(data, topic)
 
     async def messages(
-        self, on_subscribed: Callable[[], None] | None = None
+        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
     ) -> AsyncIterator[bytes]:
+        """Every message published from now on; what it wants, it has at once."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        entry = (loop, queue)
+        waiting: asyncio.Queue[bytes] = asyncio.Queue()
+        topics = Topics() if topics is None else topics
+        entry = (loop, waiting, topics)
         with self._lock:
             self._queues.append(entry)
+        topics.mirror()
         if on_subscribed is not None:
             on_subscribed()
         try:
             while True:
-                yield await queue.get()
+                yield await waiting.get()
         finally:
             with self._lock:
                 self._queues.remove(entry)
+            topics.lost()
+
+    def receive(
+        self,
+        topics: Topics,
+        stop: threading.Event,
+        on_subscribed: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> Iterator[bytes]:
+        """``messages()`` for a thread of its own; ends within ``POLL`` seconds of ``stop``."""
+        waiting: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        entry = (waiting, topics)
+        with self._lock:
+            self._sync_queues.append(entry)
+        topics.mirror()
+        if on_subscribed is not None:
+            on_subscribed()
+        try:
+            while not stop.is_set():
+                try:
+                    yield waiting.get(timeout=POLL)
+                except queue.Empty:
+                    continue
+        finally:
+            with self._lock:
+                self._sync_queues.remove(entry)
+            topics.lost()
 
     async def report(self, key: str, data: bytes, ttl: float) -> None:
         with self._lock:

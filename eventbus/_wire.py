@@ -2,8 +2,10 @@
 
 Nothing here touches Redis or a socket. :meth:`Wire.dumps` turns a send into a
 frame; :meth:`Wire.loads` checks a frame and turns it back into an
-:class:`Envelope`. JSON only: nothing is pickled, and nothing named in a
-message is ever imported or called.
+:class:`Envelope`, in two halves: :meth:`Wire.check` (size, signature,
+version, envelope) and :meth:`Wire.decode` (the values), so that a reader can
+see whose event it is before paying for the values. JSON only: nothing is
+pickled, and nothing named in a message is ever imported or called.
 
 The frame::
 
@@ -147,7 +149,16 @@ from django.db.models import Model
 
 from ._exceptions import EventbusError
 
-__all__ = ["WIRE_VERSION", "Envelope", "Hook", "Origin", "Wire", "WireError", "WireErrorKind"]
+__all__ = [
+    "WIRE_VERSION",
+    "Checked",
+    "Envelope",
+    "Hook",
+    "Origin",
+    "Wire",
+    "WireError",
+    "WireErrorKind",
+]
 
 #: The version of the frame and envelope this module writes, and the only one it reads.
 WIRE_VERSION: Final = 1
@@ -250,6 +261,24 @@ class Envelope:
     kwargs: dict[str, Any]
     origin: Origin
     time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A frame whose signature, version and envelope :meth:`Wire.check` accepted.
+
+    Its values are still as on the wire: :meth:`Wire.decode` turns it into an
+    :class:`Envelope`. Attributes as in :class:`Envelope`; ``raw_sender`` and
+    ``raw_kwargs`` are the encoded sender and keyword arguments.
+    """
+
+    version: int
+    id: str
+    signal: str
+    origin: Origin
+    time: datetime
+    raw_sender: Any
+    raw_kwargs: dict[str, Any]
 
 
 class Wire:
@@ -355,7 +384,7 @@ class Wire:
         return frame
 
     def loads(self, data: bytes, lookup: Callable[[str], Hook | Literal[False] | None]) -> Envelope:
-        """Check and decode one frame.
+        """Check and decode one frame: :meth:`check`, then :meth:`decode`.
 
         ``lookup(name)`` is called with the signal's wire name once the frame's
         signature, version and shape are checked: it returns ``False`` for a name
@@ -367,6 +396,18 @@ class Wire:
             WireError: The message was refused; ``kind`` says why (see the module
                 for the checks, in order).
             TypeError: The ``from_wire`` hook did not return a dict.
+        """
+        return self.decode(self.check(data), lookup)
+
+    def check(self, data: bytes) -> Checked:
+        """Check one frame's size, signature, version and envelope, without decoding its values.
+
+        What a reader needs to decide whether the event is its own to run (the
+        signal's name, the event's id) costs only this; :meth:`decode` does the rest.
+
+        Raises:
+            WireError: Refused as ``"oversized"``, ``"malformed"``, ``"bad signature"``
+                or ``"version"`` (the checks of the module, in order, up to the names).
         """
         size = len(data)
         if size > self._max_bytes:
@@ -402,6 +443,19 @@ class Wire:
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise WireError("malformed", f"the body is not UTF-8 JSON: {exc}") from exc
         name, sender, kwargs, origin, sent = _read_envelope(document, version)
+        return Checked(version, document["id"], name, origin, sent, sender, kwargs)
+
+    def decode(
+        self, checked: Checked, lookup: Callable[[str], Hook | Literal[False] | None]
+    ) -> Envelope:
+        """Decode a checked frame's sender and keyword arguments (``lookup`` as in :meth:`loads`).
+
+        Raises:
+            WireError: Refused as ``"unknown signal"``, ``"unknown model"`` or
+                ``"malformed"`` (a value nested too deeply, or a tag it does not know).
+            TypeError: The ``from_wire`` hook did not return a dict.
+        """
+        name = checked.signal
         hook = lookup(name)
         if hook is False:
             raise WireError(
@@ -409,8 +463,8 @@ class Wire:
                 f"no remote signal named {name!r} is registered in this process",
             )
         try:
-            decoded_sender = _decode(sender)
-            decoded_kwargs = {key: _decode(value) for key, value in kwargs.items()}
+            decoded_sender = _decode(checked.raw_sender)
+            decoded_kwargs = {key: _decode(value) for key, value in checked.raw_kwargs.items()}
         except RecursionError as exc:
             raise WireError("malformed", "a value is nested too deeply") from exc
         if hook is not None:
@@ -421,13 +475,13 @@ class Wire:
                     f"{_type_name(decoded_kwargs)}; it must return a dict of keyword arguments."
                 )
         return Envelope(
-            version=version,
-            id=document["id"],
+            version=checked.version,
+            id=checked.id,
             signal=name,
             sender=decoded_sender,
             kwargs=decoded_kwargs,
-            origin=origin,
-            time=sent,
+            origin=checked.origin,
+            time=checked.time,
         )
 
 

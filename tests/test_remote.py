@@ -342,8 +342,9 @@ def test_malformed_and_foreign_messages_are_dropped_counted_and_the_listener_goe
         assert transport is not None
         before = dict(node.counters.dropped)
         with caplog.at_level(logging.WARNING, logger="eventbus"):
-            transport.publish(b"not a frame")
-            transport.publish(b"eventbus1." + b"0" * 64 + b".{}")
+            # Under the signal's topic: the reader that runs its receivers reads them, in order.
+            transport.publish(b"not a frame", orders.remote_name)
+            transport.publish(b"eventbus1." + b"0" * 64 + b".{}", orders.remote_name)
             orders.send(sender=None, n="after")
             arrivals.wait_for(1)
         dropped = {k: v - before.get(k, 0) for k, v in node.counters.dropped.items()}
