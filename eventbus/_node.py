@@ -28,34 +28,39 @@ The rules:
   and counted; the send succeeds. With ``RAISE_ON_PUBLISH_ERROR`` the
   ``TransportError`` is raised instead, from the send, or from the
   ``atomic()`` block's exit when the publish waited for the commit.
-* **Listening.** One daemon thread, ``eventbus-listener``, runs an asyncio loop
-  that consumes the transport's messages in order. Each one is checked and
-  decoded (``_wire``): a message with a bad signature, malformed, too big, of
-  another version, or naming a signal or model this process does not have, is
-  dropped, counted by reason and logged once per reason; the listener goes on.
-  A valid event is re-emitted to the signal's broadcast receivers and remote
-  subscriptions only, never to local receivers, and never published again.
-  Events are re-emitted one at a time, in arrival order.
-  A failing receiver is logged (``django.dispatch``) and the others run.
-* **Who runs which receivers.** Async broadcast receivers and remote
-  subscriptions are served by the listener's loop. Sync broadcast receivers run
-  on a second daemon thread, ``eventbus-receivers``, started with the first of
-  them, which reads the same messages on a subscription of its own
-  (``Transport.receive``) and calls them where it reads them, off any event
-  loop and without a hand-off from the listener. That thread runs the whole
-  broadcast plan of every signal that has a sync broadcast receiver, the async
-  receivers in it included (they go to the listener's loop and back, so the
-  priority order holds across both kinds); the listener runs the plans of the
-  others. Each event is claimed by whichever of the two reads it first
-  (:class:`_Claims`, by event id), so no receiver runs twice; while the
-  ``eventbus-receivers`` thread is not subscribed (starting, or reconnecting
-  after an outage), the listener claims everything and runs sync receivers on a
-  worker thread of the same name. After each event a sync receiver saw, the
+* **Listening.** A process that has broadcast receivers or remote
+  subscriptions listens, on one or two daemon threads (below). A message is
+  checked and decoded (``_wire``): one with a bad signature, malformed, too
+  big, of another version, or naming a signal or model this process does not
+  have, is dropped, counted by reason and logged once per reason; the thread
+  goes on. A valid event is re-emitted to the signal's broadcast receivers
+  and remote subscriptions only, never to local receivers, and never
+  published again. Events of a signal are re-emitted one at a time, in
+  arrival order. A failing receiver is logged (``django.dispatch``) and the
+  others run.
+* **Who reads and runs what.** Each remote signal travels under a topic of its
+  own (its wire name; a channel per topic over Redis), and each thread
+  subscribes to the topics it serves. ``eventbus-listener`` runs an asyncio
+  loop: it serves the signals without a sync broadcast receiver, running their
+  async receivers on that loop and feeding remote subscriptions. Over a
+  transport that routes topics (Redis), ``eventbus-receivers`` serves the
+  signals that have had a sync broadcast receiver (a signal moves there with
+  its first one and stays while it has any listener): it reads their events
+  on a subscription of its own (``Transport.receive``) and calls the sync
+  receivers right there, off any event loop and with no hand-off, and sends
+  the async ones to the listener's loop and back, so the priority order holds
+  across both kinds. While a signal moves, or one thread reconnects, the other
+  stands in for it (``_refresh_topics``), and :class:`_Inbox` keeps every
+  event once and in order. In-process (every subscriber gets everything) the
+  listener alone reads, and runs sync receivers on its worker thread
+  (``eventbus-receivers_0``). After each event that reached sync receivers, the
   database connections that are broken or past ``CONN_MAX_AGE`` are closed on
-  that thread (as Django does after a request).
+  their thread (as Django does after a request).
 * **Shutdown.** ``stop()`` (called at interpreter exit, and by ``manage.py
-  eventbus listen`` on SIGINT/SIGTERM) stops both threads: each finishes the
-  event it is re-emitting, unsubscribes and closes its connection.
+  eventbus listen`` on SIGINT/SIGTERM) stops both threads:
+  ``eventbus-receivers`` finishes the event it is running, the listener is
+  cancelled (an async receiver it awaits sees ``CancelledError``); each
+  unsubscribes and closes its connection.
 """
 
 from __future__ import annotations
@@ -120,6 +125,7 @@ class Node:
         # What each reader subscribes to (see the module docstring), set by _refresh_topics.
         self._listener_topics = Topics(self._refresh_topics)
         self._reader_topics = Topics(self._refresh_topics)
+        self._reader_serves: set[str] = set()  # see _refresh_topics
         self._failing = False
         atexit.register(self.stop)
 
@@ -207,37 +213,44 @@ class Node:
         self._refresh_topics()
 
     def _refresh_topics(self) -> None:
-        """Give each reader the topics it serves (see the module docstring).
+        """Give each reader the topics it serves, and the other's until the other has them.
 
-        The ``eventbus-receivers`` reader serves the signals with a sync broadcast
-        receiver; the listener the other signals with a broadcast receiver or a
-        remote subscription, and all of them while the reader is not running.
+        The ``eventbus-receivers`` reader serves the signals that have had a sync
+        broadcast receiver since they last had no listener at all (a signal moves
+        to it once, and stays, so a receiver that comes and goes does not move it
+        back and forth); the listener serves the other signals with a broadcast
+        receiver or a remote subscription, and all of them while the reader is not
+        running. A reader also takes the other's topics that the other is not
+        subscribed to (yet, or after losing the server), so that no signal is ever
+        without a subscriber while it moves (see :class:`_Inbox` for who runs what
+        meanwhile).
         """
         with self._lock:
+            listener, reader = self._listener_topics, self._reader_topics
             reader_running = self._reader is not None
-            synchronous, other = set(), set()
+            synchronous: set[str] = set()
+            other: set[str] = set()
             for signal in remote_signals.signals():
-                if reader_running and signal._has_sync_broadcast():
-                    synchronous.add(signal.remote_name)
-                elif signal._has_remote_taps() or any(
+                name = signal.remote_name
+                listened = signal._has_remote_taps() or any(
                     r.broadcast for r in signal._registry.snapshot()
-                ):
-                    other.add(signal.remote_name)
-            if synchronous != self._reader_topics.wanted:
-                self._reader_topics.wanted = frozenset(synchronous)
-            if other != self._listener_topics.wanted:
-                self._listener_topics.wanted = frozenset(other)
-
-    def _runner(self, signal: Any, reading: Topics) -> Topics:
-        """Which reader runs an event of ``signal`` that the reader of ``reading`` read first.
-
-        The reader that serves the signal, once it has subscribed; until then
-        (or for a message on the listener's base channel) the one that read it.
-        """
-        name = signal.remote_name
-        reader = self._reader_topics
-        owner = reader if name in reader.wanted else self._listener_topics
-        return owner if name in owner.confirmed else reading
+                )
+                if not listened:
+                    self._reader_serves.discard(name)
+                    continue
+                if reader_running and (name in self._reader_serves or signal._has_sync_broadcast()):
+                    self._reader_serves.add(name)
+                    synchronous.add(name)
+                else:
+                    other.add(name)
+            reader_wants = frozenset(synchronous | (other - listener.confirmed))
+            listener_wants = frozenset(other | (synchronous - reader.confirmed))
+            if not reader_running:
+                reader_wants = frozenset()
+            if reader_wants != reader.wanted:
+                reader.wanted = reader_wants
+            if listener_wants != listener.wanted:
+                listener.wanted = listener_wants
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -324,14 +337,17 @@ class Node:
     def _start_reader(self) -> None:
         """Start the ``eventbus-receivers`` reader (once; see the module docstring)."""
         with self._lock:
-            if self._reader is not None or self._thread is None or self._transport is None:
+            transport = self._transport
+            if self._reader is not None or self._thread is None or transport is None:
                 return
+            if not transport.routes_topics:
+                return  # every subscriber gets everything: the listener alone reads
             self._reader_stop.clear()
             self._reader_subscribed.clear()
             self._reader_topics = Topics(self._refresh_topics)
             self._reader = threading.Thread(
                 target=self._read,
-                args=(self._transport, self._reader_topics),
+                args=(transport, self._reader_topics),
                 name="eventbus-receivers",
                 daemon=True,
             )
@@ -359,12 +375,14 @@ class Node:
         return self._reader_subscribed.is_set() and reader.wanted <= reader.confirmed
 
     def stop(self, timeout: float = 10) -> None:
-        """Stop listening: each thread finishes the event it is on, unsubscribes and closes."""
+        """Stop listening (see the module docstring); return once both threads have ended,
+        or after ``timeout`` seconds each."""
         with self._lock:
             thread, loop, task = self._thread, self._loop, self._task
             self._thread = None
             receivers, self._receivers_thread = self._receivers_thread, None
             reader, self._reader = self._reader, None
+            self._reader_serves.clear()
         self._reader_stop.set()
         if thread is not None and loop is not None and task is not None:
             with contextlib.suppress(RuntimeError):  # its loop is already closed
@@ -385,11 +403,14 @@ class Node:
         self._loop_context = worker_context()
         transport = self._transport
         assert transport is not None
-        messages = transport.messages(on_subscribed=self._started.set, topics=self._listener_topics)
+        messages = transport.messages(
+            on_subscribed=self._started.set, topics=self._listener_topics, ticks=True
+        )
         reporter = asyncio.create_task(self._report_periodically(transport))
+        inbox = _Inbox(self, reader=False)
         try:
             async for data in messages:
-                await self._handle(data)
+                await self._handle(data, inbox)
         except asyncio.CancelledError:
             pass
         finally:
@@ -414,7 +435,7 @@ class Node:
                 await transport.report(origin.process, json.dumps(report).encode(), REPORT_TTL)
             await asyncio.sleep(REPORT_EVERY)
 
-    async def _handle(self, data: bytes) -> None:
+    async def _handle(self, data: bytes, inbox: _Inbox) -> None:
         """Check, claim, decode and re-emit one message (see the module docstring).
 
         Nothing a message or a receiver does stops the listener: a refused
@@ -424,38 +445,35 @@ class Node:
         """
         wire = self._wire
         assert wire is not None
-        checked = self._check(wire, data)
-        if checked is None:
-            return
-        signal = checked[1]
-        topics = self._listener_topics
-        if not self._claims.claim(
-            checked[0].id, topics, functools.partial(self._runner, signal, topics)
-        ):
-            return  # the eventbus-receivers reader runs it
-        self.counters.add("received")
-        envelope = self._decode(wire, checked[0])
-        if envelope is None:
-            return
-        try:
-            plan = signal._broadcast_plan(envelope.sender)
-            if all(record.is_async for record in plan.records):
-                await signal._emit_remote(envelope.sender, envelope.kwargs)
-            else:
-                # The eventbus-receivers reader is not subscribed yet: sync receivers run
-                # on a worker thread, the walk with them; async ones come back to this
-                # loop from there (the worker context says which).
-                run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
-                if plan.has_async:
-                    run = functools.partial(worker_context().run, run)
-                await asyncio.get_running_loop().run_in_executor(self._receivers(), run)
-        except Exception:
-            logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
-            return
-        self.counters.add("delivered")
+        for checked, signal in inbox.take(self._check(wire, data)):
+            if not self._claims.claim(checked.id):
+                continue  # the eventbus-receivers reader ran it
+            self.counters.add("received")
+            envelope = self._decode(wire, checked)
+            if envelope is None:
+                continue
+            try:
+                plan = signal._broadcast_plan(envelope.sender)
+                if all(record.is_async for record in plan.records):
+                    await signal._emit_remote(envelope.sender, envelope.kwargs)
+                else:
+                    # No eventbus-receivers reader serves the signal: sync receivers run
+                    # on a worker thread, the walk with them; async ones come back to
+                    # this loop from there (the worker context says which).
+                    run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                    if plan.has_async:
+                        run = functools.partial(worker_context().run, run)
+                    await asyncio.get_running_loop().run_in_executor(self._receivers(), run)
+            except Exception:
+                logger.exception("eventbus could not re-emit an event of %s", envelope.signal)
+                continue
+            self.counters.add("delivered")
 
     def _check(self, wire: Wire, data: bytes) -> tuple[Checked, Any] | None:
-        """Check a message and find its signal; ``None``: refused (counted and logged)."""
+        """Check a message and find its signal; ``None``: refused (counted and logged), or a
+        tick (``TICK``)."""
+        if not data:
+            return None
         try:
             checked = wire.check(data)
         except WireError as exc:
@@ -489,34 +507,33 @@ class Node:
             on_subscribed=self._reader_subscribed.set,
             on_lost=self._reader_subscribed.clear,
             quiet=True,
+            ticks=True,
         )
+        inbox = _Inbox(self, reader=True)
         try:
             for data in messages:
-                checked = self._check(wire, data)
-                if checked is None:
-                    continue
-                signal = checked[1]
-                if not self._claims.claim(
-                    checked[0].id, topics, functools.partial(self._runner, signal, topics)
-                ):
-                    continue
-                self.counters.add("received")
-                envelope = self._decode(wire, checked[0])
-                if envelope is None:
-                    continue
-                # Async receivers go to the listener's loop and back (when it is gone, we
-                # are stopping: asgiref runs them).
-                context = self._loop_context
-                run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
-                try:
-                    if context is None:
-                        run()
-                    else:
-                        context.copy().run(run)
-                except Exception:
-                    logger.exception("eventbus could not re-emit an event of %s", checked[0].signal)
-                    continue
-                self.counters.add("delivered")
+                for checked, signal in inbox.take(self._check(wire, data)):
+                    if not self._claims.claim(checked.id):
+                        continue  # the listener ran it
+                    self.counters.add("received")
+                    envelope = self._decode(wire, checked)
+                    if envelope is None:
+                        continue
+                    # Async receivers go to the listener's loop and back (when it is gone,
+                    # we are stopping: asgiref runs them).
+                    context = self._loop_context
+                    run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                    try:
+                        if context is None:
+                            run()
+                        else:
+                            context.copy().run(run)
+                    except Exception:
+                        logger.exception(
+                            "eventbus could not re-emit an event of %s", checked.signal
+                        )
+                        continue
+                    self.counters.add("delivered")
         finally:
             self._reader_subscribed.clear()
             close = getattr(messages, "close", None)
@@ -599,35 +616,97 @@ def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any]) -> None:
         close_old_connections()
 
 
-class _Claims:
-    """Which of the process's two readers runs an event: the first to read it decides.
+#: What a reader runs: a checked message and its signal.
+_Item = tuple[Checked, Any]
 
-    A message reaches both readers only for a moment (while a signal moves from
-    one to the other, or on the base channel); the second finds the first's
-    decision and obeys it, so no event runs twice. A decision the other reader
-    never comes for (the usual case: it is not subscribed) is forgotten after
-    ``KEPT`` newer ones.
+
+class _Inbox:
+    """One reader's side of handing a signal over between the process's two readers.
+
+    A signal moves from the listener to the ``eventbus-receivers`` reader when
+    its first sync broadcast receiver connects, and each reader stands in for
+    the other while that one is not subscribed (``Node._refresh_topics``). For
+    a while both are subscribed to it: the *incumbent* (subscribed first) and
+    the *newcomer*. Events stay in their
+    order, and none is lost or run twice, because:
+
+    * the incumbent runs what it reads at once;
+    * the newcomer holds what it reads while the incumbent is subscribed. When
+      the incumbent has unsubscribed (the server confirms that after every
+      message it will ever read, and it runs each one before reading the next),
+      the newcomer runs the held events, in order; when the newcomer leaves
+      first, the incumbent had them all, and it drops them;
+    * every event is claimed (:class:`_Claims`) before it runs, so the second
+      reader to reach it skips it.
+    """
+
+    def __init__(self, owner: Node, *, reader: bool) -> None:
+        self._node = owner
+        self._reader = reader
+        # Per topic: when this reader's subscription began, and what it holds.
+        self._held: dict[str, tuple[int, list[_Item]]] = {}
+
+    def take(self, item: _Item | None) -> list[_Item]:
+        """What to run now, in order, after reading ``item`` (``None``: nothing, a tick)."""
+        ready = self._due() if self._held else []
+        if item is None:
+            return ready
+        topic = item[0].signal
+        mine, other = self._topics()
+        began = mine.since.get(topic)
+        incumbent = other.since.get(topic)
+        if began is not None and incumbent is not None and incumbent < began:
+            self._held.setdefault(topic, (began, []))[1].append(item)
+            return ready
+        ready.append(item)
+        return ready
+
+    def _due(self) -> list[_Item]:
+        mine, other = self._topics()
+        ready: list[_Item] = []
+        for topic, (began, items) in list(self._held.items()):
+            incumbent = other.since.get(topic)
+            if incumbent is not None and incumbent < began:
+                if mine.since.get(topic) != began:
+                    del self._held[topic]  # this reader left first: the incumbent had them
+                continue
+            del self._held[topic]
+            ready.extend(items)
+        return ready
+
+    def _topics(self) -> tuple[Topics, Topics]:
+        node = self._node
+        if self._reader:
+            return node._reader_topics, node._listener_topics
+        return node._listener_topics, node._reader_topics
+
+
+class _Claims:
+    """Which of the process's two readers runs an event: the first to read it.
+
+    A message reaches both readers only while a signal moves from one to the
+    other (see :class:`_Inbox`); the second to read it finds it claimed and
+    skips it, so no event runs twice. A claim the other reader never comes for
+    (the usual case: it is not subscribed) is forgotten after ``KEPT`` newer
+    ones.
     """
 
     KEPT = 16384
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._decided: dict[str, Topics] = {}
+        self._claimed: dict[str, None] = {}
 
-    def claim(self, event_id: str, reading: Topics, decide: Callable[[], Topics]) -> bool:
-        """Whether the reader whose topics are ``reading`` runs this event.
-
-        ``decide()`` (called by the first reader only) names the topics of the
-        reader that runs it.
-        """
+    def claim(self, event_id: str) -> bool:
+        """Claim the event; ``False``: the other reader already did."""
         with self._lock:
-            runner = self._decided.pop(event_id, None)
-            if runner is None:
-                runner = self._decided[event_id] = decide()
-                if len(self._decided) > self.KEPT:
-                    del self._decided[next(iter(self._decided))]
-            return runner is reading
+            if event_id in self._claimed:
+                del self._claimed[event_id]
+                return False
+            self._claimed[event_id] = None
+            if len(self._claimed) > self.KEPT:
+                del self._claimed[next(iter(self._claimed))]
+            return True
 
 
 def _wire_hook(name: str) -> Hook | Literal[False] | None:

@@ -1,7 +1,9 @@
 """The Redis transport: messages carried by Redis pub/sub, through redis-py.
 
-``RedisTransport(url, channel=..., counters=...)`` publishes every message body
-on one pub/sub channel and yields every body published there. The rules:
+``RedisTransport(url, channel=..., counters=...)`` publishes each message body
+on a pub/sub channel: ``<channel>:<topic>`` for a topic (``channel_of``), the
+base channel ``<channel>`` for none; a subscriber gets the base channel (or an
+anchor of its own) and the topics it wants. The rules:
 
 * **Sync publishing** (``publish()``, from code that runs no event loop): one
   pooled ``redis.Redis`` client per transport, created on first use under a
@@ -79,7 +81,7 @@ from redis.connection import parse_url
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ._transport import POLL, Counters, Topics, TransportError
+from ._transport import POLL, TICK, Counters, Topics, TransportError
 
 __all__ = ["RedisTransport"]
 
@@ -182,6 +184,9 @@ class RedisTransport:
         self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
+
+    #: Each topic has a channel of its own (see ``channel_of``).
+    routes_topics = True
 
     def __repr__(self) -> str:
         return f"<RedisTransport {self.description}>"
@@ -365,7 +370,11 @@ class RedisTransport:
     # ------------------------------------------------------------------
 
     async def messages(
-        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
+        self,
+        on_subscribed: Callable[[], None] | None = None,
+        *,
+        topics: Topics | None = None,
+        ticks: bool = False,
     ) -> AsyncGenerator[bytes, None]:
         """Every message body published on the base channel, and under ``topics``, from now on.
 
@@ -411,7 +420,10 @@ class RedisTransport:
                             watch.asked()
                             continue
                         message = await pubsub.get_message(timeout=min(wait, POLL))
-                        if message is not None and (data := watch.heard(message)) is not None:
+                        if message is None:
+                            if ticks:
+                                yield TICK
+                        elif (data := watch.heard(message)) is not None:
                             yield data
                 except (RedisError, OSError) as exc:
                     watch.lost(exc)
@@ -434,6 +446,7 @@ class RedisTransport:
         on_lost: Callable[[], None] | None = None,
         *,
         quiet: bool = False,
+        ticks: bool = False,
     ) -> Iterator[bytes]:
         """``messages()`` for a thread of its own: blocking reads on a sync connection.
 
@@ -468,7 +481,10 @@ class RedisTransport:
                             watch.asked()
                             continue
                         message = pubsub.get_message(timeout=min(wait, POLL))
-                        if message is not None and (data := watch.heard(message)) is not None:
+                        if message is None:
+                            if ticks:
+                                yield TICK
+                        elif (data := watch.heard(message)) is not None:
                             yield data
                 except (RedisError, OSError) as exc:
                     if on_lost is not None:

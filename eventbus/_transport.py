@@ -28,7 +28,8 @@ The rules every transport follows:
   every reconnection), in publication order per publisher and topic, and
   keeps going across outages (reconnecting with backoff); messages published
   during an outage are lost. Cancelling the consuming task stops it cleanly.
-  ``receive(topics, stop, ...)`` is the same for a thread of its own (blocking
+  With ``ticks``, either also yields ``TICK`` after each ``POLL`` seconds
+  without a message. ``receive(topics, stop, ...)`` is the same for a thread of its own (blocking
   reads, no event loop), anchored on a channel of its own instead of the base
   channel; it ends within ``POLL`` seconds of ``stop`` being set,
   ``on_lost`` is called when it loses the server, and ``quiet`` leaves
@@ -45,6 +46,7 @@ The rules every transport follows:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 import threading
 import time
@@ -56,9 +58,17 @@ from ._exceptions import EventbusError
 
 __all__ = ["Counters", "TransportError"]
 
+#: What a subscriber asked for ``ticks`` yields after ``POLL`` seconds without a message,
+#: so that its consumer can do its bookkeeping (no message is empty).
+TICK = b""
+
 #: How often a subscriber looks for a change of its topics (and ``receive()`` whether it was
 #: asked to stop), in seconds.
-POLL = 0.25
+POLL = 0.05
+
+
+#: Numbers the process's subscription confirmations, in order.
+_confirmations = itertools.count()
 
 
 class Topics:
@@ -71,26 +81,30 @@ class Topics:
 
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self.wanted: frozenset[str] = frozenset()
-        self._confirmed: frozenset[str] = frozenset()
+        #: When each confirmed subscription began, in the process's order of confirmations
+        #: (replaced whole on each change).
+        self.since: dict[str, int] = {}
         self._mirrored = False
         self._on_change = on_change
 
     @property
     def confirmed(self) -> frozenset[str]:
         """The topics the subscriber receives now."""
-        return self.wanted if self._mirrored else self._confirmed
+        return self.wanted if self._mirrored else frozenset(self.since)
 
     def confirm(self, topic: str, subscribed: bool) -> None:
         """The server confirmed a subscription to ``topic``, or its end."""
+        since = dict(self.since)
         if subscribed:
-            self._confirmed = self._confirmed | {topic}
+            since[topic] = next(_confirmations)
         else:
-            self._confirmed = self._confirmed - {topic}
+            since.pop(topic, None)
+        self.since = since
         self._changed()
 
     def lost(self) -> None:
         """The subscription was lost: nothing is confirmed any more."""
-        self._confirmed = frozenset()
+        self.since = {}
         self._mirrored = False
         self._changed()
 
@@ -166,8 +180,15 @@ class Transport(Protocol):
 
     async def apublish(self, data: bytes, topic: str | None = None) -> None: ...
 
+    #: Whether a subscriber gets only its topics (else every subscriber gets everything).
+    routes_topics: bool
+
     def messages(
-        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
+        self,
+        on_subscribed: Callable[[], None] | None = None,
+        *,
+        topics: Topics | None = None,
+        ticks: bool = False,
     ) -> AsyncIterator[bytes]: ...
 
     def receive(
@@ -178,6 +199,7 @@ class Transport(Protocol):
         on_lost: Callable[[], None] | None = None,
         *,
         quiet: bool = False,
+        ticks: bool = False,
     ) -> Iterator[bytes]: ...
 
     async def report(self, key: str, data: bytes, ttl: float) -> None: ...
@@ -197,6 +219,7 @@ class InProcessTransport:
     """
 
     description = "in-process (no EVENTBUS['TRANSPORT']: this process is the whole cluster)"
+    routes_topics = False
 
     def __init__(self, counters: Counters) -> None:
         self._counters = counters
@@ -207,28 +230,30 @@ class InProcessTransport:
         self._reports: dict[str, tuple[float, bytes]] = {}
 
     def publish(self, data: bytes, topic: str | None = None) -> None:
-        """Hand ``data`` to every subscriber of ``topic`` (no topic: every ``messages()``)."""
+        """Hand ``data`` to every subscriber, whatever its topics."""
         with self._lock:
             queues = list(self._queues)
             sync_queues = list(self._sync_queues)
-        for loop, waiting, topics in queues:
-            if topic is None or topic in topics.wanted:
-                try:
-                    loop.call_soon_threadsafe(waiting.put_nowait, data)
-                except RuntimeError:
-                    continue  # that listener's loop is closed
-        for sync_queue, topics in sync_queues:
-            if topic is not None and topic in topics.wanted:
-                sync_queue.put(data)
+        for loop, waiting, _ in queues:
+            try:
+                loop.call_soon_threadsafe(waiting.put_nowait, data)
+            except RuntimeError:
+                continue  # that listener's loop is closed
+        for sync_queue, _ in sync_queues:
+            sync_queue.put(data)
         self._counters.add("published")
 
     async def apublish(self, data: bytes, topic: str | None = None) -> None:
         self.publish(data, topic)
 
     async def messages(
-        self, on_subscribed: Callable[[], None] | None = None, *, topics: Topics | None = None
+        self,
+        on_subscribed: Callable[[], None] | None = None,
+        *,
+        topics: Topics | None = None,
+        ticks: bool = False,
     ) -> AsyncIterator[bytes]:
-        """Every message published from now on; what it wants, it has at once."""
+        """Every message published from now on; whatever topics it wants, it has at once."""
         loop = asyncio.get_running_loop()
         waiting: asyncio.Queue[bytes] = asyncio.Queue()
         topics = Topics() if topics is None else topics
@@ -240,7 +265,13 @@ class InProcessTransport:
             on_subscribed()
         try:
             while True:
-                yield await waiting.get()
+                if not ticks:
+                    yield await waiting.get()
+                    continue
+                try:
+                    yield await asyncio.wait_for(waiting.get(), POLL)
+                except TimeoutError:
+                    yield TICK
         finally:
             with self._lock:
                 self._queues.remove(entry)
@@ -254,6 +285,7 @@ class InProcessTransport:
         on_lost: Callable[[], None] | None = None,
         *,
         quiet: bool = False,
+        ticks: bool = False,
     ) -> Iterator[bytes]:
         """``messages()`` for a thread of its own; ends within ``POLL`` seconds of ``stop``."""
         waiting: queue.SimpleQueue[bytes] = queue.SimpleQueue()
@@ -268,7 +300,8 @@ class InProcessTransport:
                 try:
                     yield waiting.get(timeout=POLL)
                 except queue.Empty:
-                    continue
+                    if ticks:
+                        yield TICK
         finally:
             with self._lock:
                 self._sync_queues.remove(entry)

@@ -23,7 +23,7 @@ import pytest
 import redis.exceptions
 
 from eventbus._redis import RedisTransport, describe_server, reconnect_delay
-from eventbus._transport import Counters, Transport, TransportError
+from eventbus._transport import POLL, Counters, Topics, Transport, TransportError
 from tests.redis_server import RedisServer
 
 CHANNEL = "eventbus:test:events"
@@ -651,3 +651,165 @@ def test_the_reconnection_delay_doubles_from_a_tenth_of_a_second_up_to_the_maxim
     assert reconnect_delay(attempt, 5.0) == pytest.approx(low)
     monkeypatch.setattr("eventbus._redis.random.random", lambda: 1.0)
     assert reconnect_delay(attempt, 5.0) == pytest.approx(high)
+
+
+# ----------------------------------------------------------------------------
+# Topics, and receive() on a thread of its own
+# ----------------------------------------------------------------------------
+
+
+class Receiving:
+    """``transport.receive(topics, stop)`` consumed on a thread: what it yielded, in order."""
+
+    def __init__(self, transport: RedisTransport, topics: Topics, **options: Any) -> None:
+        self.topics = topics
+        self.stop = threading.Event()
+        self.subscribed = threading.Event()
+        self.lost = threading.Event()
+        self.got: list[bytes] = []
+        self._messages = transport.receive(
+            topics,
+            self.stop,
+            on_subscribed=self.subscribed.set,
+            on_lost=self.lost.set,
+            **options,
+        )
+        self.thread = threading.Thread(target=self._run, name="test-receive", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for data in self._messages:
+            self.got.append(data)
+
+    def wait_for(self, count: int) -> list[bytes]:
+        deadline = time.monotonic() + TIMEOUT
+        while len(self.got) < count:
+            assert time.monotonic() < deadline, f"{len(self.got)} of {count}: {self.got}"
+            time.sleep(0.005)
+        return self.got
+
+    def wait_confirmed(self, wanted: set[str]) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while self.topics.confirmed != wanted:
+            assert time.monotonic() < deadline, f"confirmed {set(self.topics.confirmed)}"
+            time.sleep(0.005)
+
+    def close(self) -> float:
+        """Stop it; return how long that took."""
+        began = time.monotonic()
+        self.stop.set()
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive()
+        return time.monotonic() - began
+
+
+def test_a_topic_travels_on_its_own_channel_and_only_its_subscribers_get_it(
+    redis_server: RedisServer, make_transport: MakeTransport
+) -> None:
+    transport = make_transport()
+    assert transport.channel_of(None) == CHANNEL
+    assert transport.channel_of("shop.order_placed") == f"{CHANNEL}:shop.order_placed"
+    topics = Topics()
+    topics.wanted = frozenset({"a"})
+    reader = Receiving(transport, topics)
+    try:
+        reader.wait_confirmed({"a"})
+        assert reader.subscribed.is_set()
+        transport.publish(b"base")  # the listener's anchor, not this reader's
+        transport.publish(b"b1", "b")
+        transport.publish(b"a1", "a")
+        assert reader.wait_for(1) == [b"a1"]
+
+        topics.wanted = frozenset({"b"})  # applied within POLL, confirmed by the server
+        reader.wait_confirmed({"b"})
+        assert redis_server.subscribers(f"{CHANNEL}:a") == 0
+        transport.publish(b"a2", "a")
+        transport.publish(b"b2", "b")
+        assert reader.wait_for(2) == [b"a1", b"b2"]
+    finally:
+        took = reader.close()
+    assert took < POLL + 1.0
+    assert topics.confirmed == frozenset()
+    redis_server.wait_for_subscribers(f"{CHANNEL}:b", 0)
+
+
+@pytest.mark.anyio
+async def test_messages_gets_the_base_channel_and_its_topics(
+    redis_server: RedisServer, make_transport: MakeTransport
+) -> None:
+    transport = make_transport()
+    topics = Topics()
+    topics.wanted = frozenset({"a"})
+    send, received = anyio.create_memory_object_stream[bytes](100)
+
+    async def pump() -> None:
+        async with send, aclosing(transport.messages(topics=topics)) as messages:
+            async for data in messages:
+                await send.send(data)
+
+    async with anyio.create_task_group() as tasks, received:
+        tasks.start_soon(pump)
+        with anyio.fail_after(TIMEOUT):
+            while topics.confirmed != {"a"}:
+                await anyio.sleep(0.005)
+        await transport.apublish(b"other", "b")
+        await transport.apublish(b"base")
+        await transport.apublish(b"mine", "a")
+        assert [await next_of(received), await next_of(received)] == [b"base", b"mine"]
+        tasks.cancel_scope.cancel()
+    assert topics.confirmed == frozenset()
+
+
+def test_receive_survives_a_restart_of_the_server_and_subscribes_its_topics_again(
+    redis_server: RedisServer, make_transport: MakeTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Quiet: the outage is logged at debug level and no reconnect is counted (the
+    process's listener reports it)."""
+    counters = Counters()
+    transport = make_transport(counters)
+    topics = Topics()
+    topics.wanted = frozenset({"a", "b"})
+    with caplog.at_level(logging.DEBUG, logger="eventbus"):
+        reader = Receiving(transport, topics, quiet=True)
+        try:
+            reader.wait_confirmed({"a", "b"})
+            transport.publish(b"before", "a")
+            reader.wait_for(1)
+            reader.subscribed.clear()
+            redis_server.kill()
+            assert reader.lost.wait(TIMEOUT)
+            assert topics.confirmed == frozenset()
+            redis_server.start()
+            assert reader.subscribed.wait(TIMEOUT)
+            reader.wait_confirmed({"a", "b"})
+            transport.publish(b"after", "b")
+            assert reader.wait_for(2) == [b"before", b"after"]
+        finally:
+            reader.close()
+    assert counters.reconnects == 0
+    assert records(caplog, logging.WARNING) == []
+    assert records(caplog, logging.INFO) == []
+    assert any("lost the subscription" in m for m in records(caplog, logging.DEBUG))
+
+
+def test_receive_is_not_quiet_by_default(
+    redis_server: RedisServer, make_transport: MakeTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    counters = Counters()
+    transport = make_transport(counters)
+    with caplog.at_level(logging.INFO, logger="eventbus"):
+        reader = Receiving(transport, Topics())
+        try:
+            assert reader.subscribed.wait(TIMEOUT)
+            reader.subscribed.clear()
+            redis_server.stop()
+            assert reader.lost.wait(TIMEOUT)
+            redis_server.start()
+            assert reader.subscribed.wait(TIMEOUT)
+        finally:
+            reader.close()
+    assert counters.reconnects == 1
+    (warning,) = records(caplog, logging.WARNING)
+    assert "lost the subscription" in warning
+    (info,) = records(caplog, logging.INFO)
+    assert "again" in info

@@ -63,10 +63,11 @@ class Arrivals:
             return list(self.calls)
 
     def settle(self) -> list[Arrival]:
-        """Wait until the listener has handled everything published so far, then read.
+        """Wait until the sync broadcast receivers have had everything published so far,
+        then read.
 
-        The listener handles messages in order: once a marker sent now has arrived,
-        so has everything sent before it.
+        The eventbus-receivers thread handles their events in order: once a marker sent
+        now has reached a sync receiver, so has everything sent before it.
         """
         seen = threading.Event()
         with marker.connected_to(lambda sender, **kw: seen.set(), delivery="broadcast"):
@@ -503,11 +504,101 @@ def test_sync_and_async_broadcast_receivers_keep_their_order_and_their_threads(
     ):
         orders.send(sender=None)
         calls = arrivals.wait_for(3)
-    assert [(name, thread.split("_")[0]) for name, _, _, thread in calls] == [
-        ("first", "eventbus-receivers"),
+    # In-process the listener reads everything, and sync receivers run on its worker
+    # thread, eventbus-receivers_0 (over Redis, on the eventbus-receivers thread itself).
+    assert [(name, thread) for name, _, _, thread in calls] == [
+        ("first", "eventbus-receivers_0"),
         ("async", "eventbus-listener"),
-        ("last", "eventbus-receivers"),
+        ("last", "eventbus-receivers_0"),
     ]
+
+
+def on_redis(reinstall: Callable[..., None], server: RedisServer) -> str:
+    """Use a Redis transport on ``server``; return its base channel."""
+    settings = TransportSettings(
+        url=server.url, channel_prefix=f"tests-{os.getpid()}", signing_key=b"k"
+    )
+    reinstall(transport=settings)
+    listen()
+    return settings.channel
+
+
+def subscribed(timeout: float = WAIT) -> None:
+    assert remote.wait_subscribed(timeout)
+
+
+def test_each_thread_subscribes_to_the_signals_it_serves(
+    reinstall: Callable[..., None], redis_server: RedisServer, arrivals: Arrivals
+) -> None:
+    """Signals with a sync broadcast receiver on eventbus-receivers (where they stay while
+    they have listeners), the others on the listener: each signal's channel has one
+    subscriber in the process."""
+    base = on_redis(reinstall, redis_server)
+    channel = f"{base}:{orders.remote_name}"
+
+    async def on_the_loop(sender: Any, signal: Any, **kwargs: Any) -> None:
+        arrivals.receiver("async")(sender, signal, **kwargs)
+
+    with orders.connected_to(on_the_loop, delivery="broadcast"):
+        subscribed()
+        assert orders.remote_name in node._listener_topics.confirmed
+        assert orders.remote_name not in node._reader_topics.confirmed
+        orders.send(sender=None, n=1)
+        arrivals.wait_for(1)
+        with orders.connected_to(arrivals.receiver("sync"), delivery="broadcast", priority=1):
+            subscribed()
+            redis_server.wait_for_subscribers(channel, 1)
+            assert orders.remote_name in node._reader_topics.confirmed
+            assert orders.remote_name not in node._listener_topics.confirmed
+            orders.send(sender=None, n=2)
+            arrivals.wait_for(3)
+        subscribed()
+        redis_server.wait_for_subscribers(channel, 1)
+        assert orders.remote_name in node._reader_topics.confirmed
+        orders.send(sender=None, n=3)
+        arrivals.wait_for(4)
+    redis_server.wait_for_subscribers(channel, 0)
+    assert node._reader_topics.wanted == node._listener_topics.wanted == frozenset()
+    assert [(name, kw["n"], thread) for name, _, kw, thread in arrivals.calls] == [
+        ("async", 1, "eventbus-listener"),
+        ("sync", 2, "eventbus-receivers"),
+        ("async", 2, "eventbus-listener"),
+        ("async", 3, "eventbus-listener"),
+    ]
+    assert remote.counters()["received"] == 3
+
+
+def test_a_signal_moving_to_the_receivers_thread_keeps_every_event_once_and_in_order(
+    reinstall: Callable[..., None], redis_server: RedisServer
+) -> None:
+    """The first sync broadcast receiver moves its signal from the listener, which is far
+    behind, to eventbus-receivers: every event runs once, in order (see _node._Inbox)."""
+    on_redis(reinstall, redis_server)
+    got: list[int] = []
+
+    async def counting(sender: Any, n: int, **kwargs: Any) -> None:
+        got.append(n)
+        await anyio.sleep(0.001)  # the listener is busy a while with each
+
+    def sync_one(sender: Any, **kwargs: Any) -> None:
+        pass
+
+    sent = 300
+    with orders.connected_to(counting, delivery="broadcast"):
+        subscribed()
+        for n in range(sent):
+            orders.send(sender=None, n=n)
+        with orders.connected_to(sync_one, delivery="broadcast"):
+            for n in range(sent, 2 * sent):
+                orders.send(sender=None, n=n)
+                time.sleep(0.0002)
+            deadline = time.monotonic() + WAIT * 2
+            while len(got) < 2 * sent:
+                assert time.monotonic() < deadline, (len(got), got[-5:])
+                time.sleep(0.005)
+            assert orders.remote_name in node._reader_topics.confirmed
+            assert orders.remote_name not in node._listener_topics.confirmed
+    assert got == list(range(2 * sent))
 
 
 def test_manage_py_eventbus_listen_lists_what_it_receives_for_and_stops_on_sigint(
@@ -522,6 +613,8 @@ def test_manage_py_eventbus_listen_lists_what_it_receives_for_and_stops_on_sigin
             time.sleep(0.02)
         orders.send(sender=None, n=1)
         arrivals.wait_for(1)
+        while node.counters.delivered < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)  # counted once its receivers have returned
         os.kill(os.getpid(), signal.SIGINT)
 
     with orders.connected_to(arrivals.receiver("b"), delivery="broadcast"):
