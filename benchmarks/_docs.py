@@ -156,15 +156,14 @@ sends, with `EVENTBUS["TRANSPORT"]` pointing at that server; **peer processes** 
 starts (`python -m benchmarks._peer`) receive:
 
 * an *eventbus* peer: a Django process with the `eventbus` app, whose two remote signals
-  have one broadcast receiver each, a sync one and an async one; eventbus's own listener
-  receives, checks, decodes and re-emits each event;
+  have one broadcast receiver each, a sync one and an async one; eventbus receives, checks,
+  decodes and re-emits each event, the sync receiver's on its `eventbus-receivers` thread
+  (a sync redis-py subscription), the async receiver's on its listener's event loop
+  (`redis.asyncio`);
 * a *raw* peer: plain redis-py subscribers that `json.loads()` each message and call a
-  receiver with it: on a `redis.asyncio` loop as eventbus's listener receives
-  (**raw redis-py**, the baseline); the same calling a sync receiver through one
-  HMAC-SHA256 check and one `run_in_executor` hop to a worker thread per message, as eventbus
-  runs a sync broadcast receiver (**one thread hop**: the floor of that mechanism); and a sync
-  redis-py subscriber
-  in a thread, for reference;
+  receiver with it: on a `redis.asyncio` loop (**raw redis-py**, the baseline), and a sync
+  redis-py subscriber in a thread (**raw redis-py, sync subscriber**: the floor of the
+  `eventbus-receivers` mechanism, for reference);
 * a *Channels* peer: an `AsyncConsumer` in a group of `channels_redis.core.RedisChannelLayer`,
   run as Channels runs a consumer, with the layer's capacity raised to 1,000,000 so that no
   event is dropped (its default, 100, drops silently what the consumer has not taken yet).

@@ -95,26 +95,6 @@ implementation of eventbus's ordering can meet it; the miss counts as known only
 stays within {MECHANISM_TOLERANCE}{TIMES} of the floor. Receivers whose priorities put the sync
 ones together avoid the hops (the *grouped* rows of the results).""",
     ),
-    KnownMiss(
-        key="latency_hop",
-        short="a sync broadcast receiver runs off the listener's event loop: one thread hop "
-        "per event",
-        title=f"Latency to a sync broadcast receiver in another process, within 1.5{TIMES} "
-        "of a raw redis-py round trip",
-        explanation=f"""\
-A process's listener receives on an asyncio event loop (`redis.asyncio`), checks each
-message's signature, and runs sync broadcast receivers off that loop, on one worker thread, so
-that they can use the ORM and never block the loop: each event to them costs a signature check
-and one thread round trip, which the raw subscriber, calling its receiver on the loop, does not
-pay. The *floor* of that mechanism is timed alongside (`raw redis-py, one thread hop`: the raw
-subscriber checking an HMAC-SHA256 over each message and calling the same receiver through one
-`run_in_executor` hop to a worker thread; its code is [below](#the-transport-baselines)).
-When that floor, with nothing else to do,
-is itself slower than the target, no listener that keeps sync receivers off its loop can
-meet it; the miss counts as known only while eventbus stays within
-{MECHANISM_TOLERANCE}{TIMES} of the floor. Async broadcast receivers run on the listener's
-loop, with no hop, and are held to the target as it is.""",
-    ),
 )
 
 

@@ -8,15 +8,13 @@ A peer receives events from the benchmark process over the Redis server at
   ``SIGNING_KEY``). Its remote signal ``SIGNAL_NAME`` has one sync broadcast
   receiver, ``ASYNC_SIGNAL_NAME`` one async broadcast receiver; eventbus's own
   listener thread receives, checks, decodes and re-emits each event.
-* ``raw``: three plain redis-py subscribers (``raw_subscribers``), each
+* ``raw``: two plain redis-py subscribers (``raw_subscribers``), each
   calling its receiver with the keyword arguments ``json.loads()`` of the
   message gives: on channel ``NAME:async`` a ``redis.asyncio``
   ``pubsub().listen()`` on an asyncio loop, which is how eventbus's listener
-  receives; on ``NAME:hop`` the same, checking an HMAC-SHA256 over each
-  message and calling a sync receiver through one hop to a worker thread
-  (``run_in_executor``), which is how eventbus's listener runs a sync
-  broadcast receiver (the floor of that mechanism); on
-  ``NAME:sync`` a sync ``redis.Redis`` ``pubsub().listen()`` in a thread.
+  receives (for async receivers); on ``NAME:sync`` a sync ``redis.Redis``
+  ``pubsub().listen()`` in a thread, which is how its ``eventbus-receivers``
+  thread receives (for sync receivers).
 * ``channels``: a Channels ``AsyncConsumer`` (``channels_consumer``) in group
   ``NAME`` of a ``channels_redis.core.RedisChannelLayer`` on ``URL``, run the
   way Channels runs one, ``Consumer.as_asgi()(scope, receive, send)``, on an
@@ -34,16 +32,12 @@ time of the last); the peer answers ``ok`` before any of them is sent. ``quit``
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import hmac
 import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 __all__ = [
@@ -82,10 +76,6 @@ CHANNELS_EVENT = "bench.event"
 #: Channels' capacity per channel: its default, 100, silently drops what a consumer has not
 #: taken yet, which a throughput run would hit.
 CHANNELS_CAPACITY = 1_000_000
-
-
-#: The key of the floor's signature check (any key costs the same).
-_FLOOR_KEY = b"benchmark floor"
 
 
 def clock_ns() -> int:
@@ -177,31 +167,15 @@ def raw_subscribers(url: str, channel: str, receive: Callable[..., None]) -> Non
 
     async def subscribe(ready: threading.Event) -> None:
         plain = redis.asyncio.Redis.from_url(url).pubsub()
-        hopping = redis.asyncio.Redis.from_url(url).pubsub()
         await plain.subscribe(f"{channel}:async")
-        await hopping.subscribe(f"{channel}:hop")
-        await anext(plain.listen())  # the subscribe confirmations
-        await anext(hopping.listen())
+        await anext(plain.listen())  # the subscribe confirmation
         ready.set()
-        await asyncio.gather(listen(plain), listen_hop(hopping))
+        await listen(plain)
 
     async def listen(pubsub: Any) -> None:
         async for message in pubsub.listen():
             if message["type"] == "message":
                 receive(None, **json.loads(message["data"]))
-
-    async def listen_hop(pubsub: Any) -> None:
-        # What any listener that checks signed messages and keeps sync receivers off its
-        # loop must do per event: one HMAC-SHA256 over the message, its JSON, one hop to a
-        # worker thread (the floor of eventbus's mechanism for sync broadcast receivers).
-        loop = asyncio.get_running_loop()
-        receivers = ThreadPoolExecutor(1, thread_name_prefix="peer-receivers")
-        async for message in pubsub.listen():
-            if message["type"] == "message":
-                data = message["data"]
-                hmac.compare_digest(hmac.new(_FLOOR_KEY, data, hashlib.sha256).hexdigest(), "")
-                kwargs = json.loads(data)
-                await loop.run_in_executor(receivers, functools.partial(receive, None, **kwargs))
 
     _on_loop(subscribe)
 

@@ -29,8 +29,8 @@ Latency and throughput cases (``_timing.interleave``): eventbus to a sync and
 to an async broadcast receiver (signals ``SIGNAL_NAME`` and
 ``ASYNC_SIGNAL_NAME`` of the ``eventbus`` peer); redis-py's ``publish()`` of
 ``json.dumps(PAYLOAD)`` to the ``raw`` peer's subscribers, which
-``json.loads()`` it (``_peer.raw_subscribers``: ``redis.asyncio``, the same
-with a signature check and one thread hop per message, sync redis-py); and Channels, ``await
+``json.loads()`` it (``_peer.raw_subscribers``: ``redis.asyncio``, and sync
+redis-py in a thread); and Channels, ``await
 channel_layer.group_send(group, message)`` from an asyncio loop to the
 ``channels`` peer's consumer (``_peer.channels_consumer``), with ``message``
 being ``{"type": "bench.event", **PAYLOAD}``.
@@ -389,7 +389,6 @@ def scenario_transport(config: Config) -> tuple[list[Group], dict[str, Any], lis
         event, async_event = signals()
         contenders = [
             Contender(RAW, raw, raw_send(client, f"{name}:async")),
-            Contender(f"{RAW}, one thread hop", raw, raw_send(client, f"{name}:hop")),
             Contender(f"{RAW}, sync subscriber", raw, raw_send(client, f"{name}:sync")),
             Contender(f"{EVENTBUS}, sync receiver", bus, eventbus_send(event)),
             Contender(f"{EVENTBUS}, async receiver", bus, eventbus_send(async_event)),

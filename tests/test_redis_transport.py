@@ -738,7 +738,8 @@ async def test_messages_gets_the_base_channel_and_its_topics(
     redis_server: RedisServer, make_transport: MakeTransport
 ) -> None:
     transport = make_transport()
-    topics = Topics()
+    has_a = threading.Event()
+    topics = Topics(lambda: has_a.set() if topics.confirmed == {"a"} else None)
     topics.wanted = frozenset({"a"})
     send, received = anyio.create_memory_object_stream[bytes](100)
 
@@ -749,9 +750,7 @@ async def test_messages_gets_the_base_channel_and_its_topics(
 
     async with anyio.create_task_group() as tasks, received:
         tasks.start_soon(pump)
-        with anyio.fail_after(TIMEOUT):
-            while topics.confirmed != {"a"}:
-                await anyio.sleep(0.005)
+        assert await anyio.to_thread.run_sync(has_a.wait, TIMEOUT)
         await transport.apublish(b"other", "b")
         await transport.apublish(b"base")
         await transport.apublish(b"mine", "a")
