@@ -86,7 +86,8 @@ class TransportSettings:
 
     @property
     def channel(self) -> str:
-        """The one channel every event of the project goes through."""
+        """The project's base channel; each remote signal's events travel on
+        ``<channel>:<its name>``."""
         return f"{self.channel_prefix}:events"
 
 

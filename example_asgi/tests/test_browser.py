@@ -36,6 +36,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from eventbus import signals
 from tests.redis_server import RedisServer, redis_server_binary
 
 from .serving import REPO_ROOT, ShopServer, free_port, serving, user_env
@@ -124,8 +125,9 @@ def shop(tmp_path: Path) -> Iterator[ShopServer]:
 def two_workers(tmp_path: Path) -> Iterator[ShopServer]:
     """``python -m example_asgi --workers 2 --port N`` sharing a ``redis-server`` of its own.
 
-    Ready once both workers' listeners are subscribed to the shop's channel (the example's own
-    prefix): from then on, neither misses an event.
+    Ready once both workers are subscribed to the shop's channels (the example's own prefix:
+    its base channel, the eventbus-receivers thread's, and post_save's, which its broadcast
+    receiver listens to): from then on, neither misses an event.
     """
     with (
         RedisServer(redis_server_binary(), tmp_path / "redis") as redis,
@@ -134,16 +136,27 @@ def two_workers(tmp_path: Path) -> Iterator[ShopServer]:
         assert "2 worker processes, sharing events through Redis" in server.output()
         assert len(server.worker_pids) == 2, server.output()
         deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while (subscribers := _subscribers(redis)) != [2]:
+        while not _ready(subscribers := _subscribers(redis)):
             assert time.monotonic() < deadline, f"subscribers per shop channel: {subscribers}"
             time.sleep(0.01)
         yield server
 
 
-def _subscribers(redis: RedisServer) -> list[int]:
+def _ready(subscribers: dict[str, int]) -> bool:
+    """Both workers on the base channel (the shortest name), the eventbus-receivers thread's
+    and post_save's, and on nothing else."""
+    if not subscribers:
+        return False
+    base = min(subscribers, key=len)
+    wanted = {base, f"{base}:-", f"{base}:{signals.post_save.remote_name}"}
+    return subscribers == dict.fromkeys(wanted, 2)
+
+
+def _subscribers(redis: RedisServer) -> dict[str, int]:
     """How many subscribers each of the example's channels on ``redis`` has."""
     channels = redis.client().pubsub_channels("eventbus-example-shop:*")
-    return [redis.subscribers(c.decode() if isinstance(c, bytes) else c) for c in channels]
+    names = [c.decode() if isinstance(c, bytes) else c for c in channels]
+    return {name: redis.subscribers(name) for name in names}
 
 
 def test_make_demo_runs_python_m_example_asgi() -> None:
