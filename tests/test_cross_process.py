@@ -58,6 +58,7 @@ class Peers:
 
     def __init__(self, redis_url: str, database: str, directory: Path, prefix: str) -> None:
         self.directory = directory
+        self.prefix = prefix
         self.env = {
             **os.environ,
             "EVENTBUS_PEER_DB": database,
@@ -201,6 +202,12 @@ def test_a_redis_restart_is_survived_and_what_was_sent_while_it_was_down_is_lost
 
     first_after = wait_until(
         lambda: next((n for n in range(100, 130) if arrives(n)), None), "reconnection"
+    )
+    # That event came through the eventbus-receivers thread; the listener thread, which
+    # counts the process's reconnects, is back once it is on the base channel again.
+    wait_until(
+        lambda: redis_server.subscribers(f"{peers.prefix}:events") >= 1,
+        "the listener's subscription",
     )
     peers.stop(listener)
     received = orders(out)
