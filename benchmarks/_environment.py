@@ -10,9 +10,10 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["environment", "leg_name"]
+__all__ = ["DISTRIBUTIONS", "environment", "leg_name"]
 
-_DISTRIBUTIONS = (
+#: The distributions whose versions a run records (and the report lists), in that order.
+DISTRIBUTIONS = (
     "django",
     "asgiref",
     "anyio",
@@ -54,7 +55,7 @@ def environment() -> dict[str, Any]:
         "leg": leg_name(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "versions": {name: _version(name) for name in _DISTRIBUTIONS},
+        "versions": {name: _version(name) for name in DISTRIBUTIONS},
         "psygnal_compiled": _psygnal_compiled(),
         "platform": platform.platform(),
         "machine": platform.machine(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._environment import DISTRIBUTIONS
 from ._misses import known_miss
 from ._targets import TARGETS, evaluate
 from ._text import DASH, TIMES, duration
@@ -281,20 +282,7 @@ def markdown_memory(result: Result) -> list[str]:
 def _environment_rows(env: dict[str, Any]) -> list[tuple[str, str]]:
     versions = env["versions"]
     rows = [("Python", f"{env['python']} ({env['implementation']})")]
-    rows += [
-        (dist, versions.get(dist) or "not installed")
-        for dist in (
-            "django",
-            "asgiref",
-            "anyio",
-            "blinker",
-            "psygnal",
-            "redis",
-            "channels",
-            "channels-redis",
-            "eventbus",
-        )
-    ]
+    rows += [(dist, versions.get(dist) or "not installed") for dist in DISTRIBUTIONS]
     rows += [
         ("psygnal compiled", str(env["psygnal_compiled"])),
         ("platform", env["platform"]),
