@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "redis_server_binary"]
+__all__ = ["RedisServer", "answers_ping", "free_port", "launch", "redis_server_binary"]
 
 START_TIMEOUT_S = 10.0
 
@@ -28,11 +28,68 @@ def redis_server_binary() -> str | None:
     return binary if os.access(binary, os.X_OK) else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def launch(
+    binary: str, port: int, directory: Path, log: Path, *extra_args: str
+) -> subprocess.Popen[bytes]:
+    """Start ``redis-server`` on 127.0.0.1:``port``, persistence off, working in ``directory``,
+    logging to ``log`` (appended); return once it answers PING.
+
+    Raises:
+        RuntimeError: It exited, or did not answer within ``START_TIMEOUT_S`` (it is killed);
+            the message holds its log.
+    """
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
+                "--daemonize",
+                "no",
+                *extra_args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not answers_ping(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait(START_TIMEOUT_S)
+            raise RuntimeError(
+                f"redis-server on port {port} did not answer PING within {START_TIMEOUT_S} s; "
+                f"its log:\n{log.read_text(errors='replace') or '(empty)'}"
+            )
+        time.sleep(0.01)
+    return process
+
+
+def answers_ping(port: int) -> bool:
+    """Whether a server on 127.0.0.1:``port`` answers (one that wants a password too)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
 class RedisServer:
@@ -40,7 +97,7 @@ class RedisServer:
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self._directory: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -51,47 +108,13 @@ class RedisServer:
 
     def __enter__(self) -> RedisServer:
         self._directory = tempfile.TemporaryDirectory(prefix="eventbus-bench-redis-")
-        log = Path(self._directory.name) / "redis.log"
-        with log.open("wb") as out:
-            self._process = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    self._directory.name,
-                    "--daemonize",
-                    "no",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._answers_ping():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                output = log.read_text(errors="replace")
-                self.__exit__(None, None, None)
-                raise RuntimeError(
-                    f"redis-server on port {self.port} did not answer PING within "
-                    f"{START_TIMEOUT_S} s; its log:\n{output}"
-                )
-            time.sleep(0.01)
-        return self
-
-    def _answers_ping(self) -> bool:
+        directory = Path(self._directory.name)
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+            self._process = launch(self.binary, self.port, directory, directory / "redis.log")
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+        return self
 
     def __exit__(
         self,

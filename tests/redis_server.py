@@ -13,9 +13,7 @@ Without ``redis-server`` the tests that need it are skipped, or fail when ``$CI`
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -28,9 +26,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from benchmarks._server import free_port, launch
+from benchmarks._server import redis_server_binary as _binary
+
 __all__ = ["RedisServer", "redis_server_binary"]
 
-START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 #: How long a check waits for the server to reach a state (subscribers, clients).
 WAIT_TIMEOUT_S = 10.0
@@ -38,24 +38,17 @@ WAIT_TIMEOUT_S = 10.0
 
 def redis_server_binary() -> str:
     """Path of ``redis-server``; skips the test (or fails it when ``$CI`` is set) without one."""
-    configured = os.environ.get("EVENTBUS_REDIS_SERVER")
-    binary = configured or shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.access(binary, os.X_OK):
+    binary = _binary()
+    if binary is None:
+        configured = os.environ.get("EVENTBUS_REDIS_SERVER") or "/usr/bin/redis-server"
         message = (
-            f"redis-server not found at {binary}: install Debian's redis-server package "
+            f"redis-server not found at {configured}: install Debian's redis-server package "
             "(apt-get install redis-server) or point EVENTBUS_REDIS_SERVER at one"
         )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:
@@ -69,7 +62,7 @@ class RedisServer:
         self.binary = binary
         self.directory = directory
         self.extra_args = extra_args
-        self.port = _free_port()
+        self.port = free_port()
         self.password: str | None = None
         if "--requirepass" in extra_args:
             self.password = extra_args[extra_args.index("--requirepass") + 1]
@@ -102,47 +95,12 @@ class RedisServer:
         """Start the server (again, on the same port) and wait until it answers PING."""
         assert not self.running, "the server is already running"
         self.directory.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    self.binary,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.directory),
-                    "--daemonize",
-                    "no",
-                    *self.extra_args,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._answers_ping():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(
-                    f"redis-server on port {self.port} did not answer PING within "
-                    f"{START_TIMEOUT_S} s; its log:\n{self.output()}"
-                )
-            time.sleep(0.01)
-
-    def _answers_ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                reply = sock.recv(64)
-        except OSError:
-            return False
-        # A server that wants a password answers -NOAUTH: it is up all the same.
-        return reply.startswith((b"+PONG", b"-NOAUTH"))
+            self._process = launch(
+                self.binary, self.port, self.directory, self.log, *self.extra_args
+            )
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
 
     def stop(self) -> None:
         """SIGTERM, then wait for the process to exit (SIGKILL if it does not in time)."""
