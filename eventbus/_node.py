@@ -355,8 +355,9 @@ class Node:
         self._refresh_topics()
 
     def wait_subscribed(self, timeout: float) -> bool:
-        """Wait until every reader is subscribed to all it serves: from then on nothing
-        published is missed, until an outage. Return whether it is."""
+        """Wait until every reader is subscribed to exactly what it serves (any hand-over of a
+        signal between them done): from then on nothing published is missed, until an
+        outage. Return whether it is."""
         deadline = time.monotonic() + timeout
         if not (self.listening and self._started.wait(timeout)):
             return False
@@ -367,12 +368,13 @@ class Node:
         return True
 
     def _subscribed(self) -> bool:
+        # Exactly what each reader serves: a hand-over in progress is not settled yet.
         listener, reader = self._listener_topics, self._reader_topics
-        if not listener.wanted <= listener.confirmed:
+        if listener.wanted != listener.confirmed:
             return False
         if self._reader is None:
             return True
-        return self._reader_subscribed.is_set() and reader.wanted <= reader.confirmed
+        return self._reader_subscribed.is_set() and reader.wanted == reader.confirmed
 
     def stop(self, timeout: float = 10) -> None:
         """Stop listening (see the module docstring); return once both threads have ended,
