@@ -35,8 +35,6 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-from asgiref.sync import async_to_sync
-
 from ._call import Call
 from ._identity import Receiver, describe, signal_name
 from ._records import Record
@@ -169,6 +167,7 @@ def defer(call: Call, record: Record, receiver: Receiver) -> Any:
     scheduled = schedule(call, record, receiver)
     if scheduled is RUN_NOW:
         return run_deferred(call, record, receiver)
+    call.deferred(record, receiver, scheduled)
     return scheduled
 
 
@@ -181,21 +180,4 @@ def run_deferred(call: Call, record: Record, receiver: Receiver) -> Any:
     """
     if not call.claim(record):
         return None
-    try:
-        if record.is_async:
-            return async_to_sync(receiver)(signal=call.signal, sender=call.sender, **call.named)
-        return receiver(signal=call.signal, sender=call.sender, **call.named)
-    except Exception as err:
-        log_failure(call, receiver, err)
-        return err
-
-
-def log_failure(call: Call, receiver: Receiver, err: Exception) -> None:
-    """Log an after-commit receiver's failure to the ``eventbus`` logger, with ``exc_info``."""
-    logger.error(
-        "Error calling %s after commit for %s (%s)",
-        describe(receiver),
-        signal_name(call.signal),
-        err,
-        exc_info=err,
-    )
+    return call.run_committed(record, receiver)

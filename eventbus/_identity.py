@@ -42,6 +42,20 @@ def describe(receiver: object) -> str:
     return repr(receiver)
 
 
+def describe_sender(sender: object) -> str:
+    """A short, safe description of a sender: a class's or function's dotted name, else
+    its ``repr()`` cut to 200 characters (``<unprintable ...>`` when ``repr`` raises)."""
+    if sender is None or isinstance(sender, (str, int, float, bool)):
+        return repr(sender)
+    if inspect.isclass(sender) or inspect.isroutine(sender):
+        return describe(sender)
+    try:
+        text = repr(sender)
+    except Exception:
+        return f"<unprintable {type(sender).__qualname__}>"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def signal_name(signal: object) -> str:
     """Name a signal in messages: its ``name`` if it has one, else its ``repr``."""
     name = getattr(signal, "name", None)

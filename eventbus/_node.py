@@ -79,7 +79,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-from . import _commit
+from . import _commit, _trace
 from ._exceptions import AsyncSendError
 from ._hops import in_event_loop_thread, to_thread, worker_context
 from ._identity import signal_name
@@ -258,7 +258,9 @@ class Node:
         """The message for one send (raises ``TypeError``/``ValueError`` for what cannot travel)."""
         wire = self._wire
         assert wire is not None, "configure() first"
-        return wire.dumps(signal.remote_name, sender, kwargs, to_wire=signal.to_wire)
+        return wire.dumps(
+            signal.remote_name, sender, kwargs, to_wire=signal.to_wire, trace=_trace.carrier()
+        )
 
     def publish(self, data: bytes, topic: str) -> None:
         """Publish now, from sync code, under ``topic`` (see the module docstring for failures)."""
@@ -457,12 +459,14 @@ class Node:
             try:
                 plan = signal._broadcast_plan(envelope.sender)
                 if all(record.is_async for record in plan.records):
-                    await signal._emit_remote(envelope.sender, envelope.kwargs)
+                    await signal._emit_remote(envelope.sender, envelope.kwargs, envelope.trace)
                 else:
                     # No eventbus-receivers reader serves the signal: sync receivers run
                     # on a worker thread, the walk with them; async ones come back to
                     # this loop from there (the worker context says which).
-                    run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                    run = functools.partial(
+                        _emit_sync, signal, envelope.sender, envelope.kwargs, envelope.trace
+                    )
                     if plan.has_async:
                         run = functools.partial(worker_context().run, run)
                     await asyncio.get_running_loop().run_in_executor(self._receivers(), run)
@@ -524,7 +528,9 @@ class Node:
                     # Async receivers go to the listener's loop and back (when it is gone,
                     # we are stopping: asgiref runs them).
                     context = self._loop_context
-                    run = functools.partial(_emit_sync, signal, envelope.sender, envelope.kwargs)
+                    run = functools.partial(
+                        _emit_sync, signal, envelope.sender, envelope.kwargs, envelope.trace
+                    )
                     try:
                         if context is None:
                             run()
@@ -606,14 +612,14 @@ class Node:
         }
 
 
-def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any]) -> None:
+def _emit_sync(signal: Any, sender: Any, kwargs: dict[str, Any], trace: dict[str, str]) -> None:
     """On an ``eventbus-receivers`` thread: re-emit to the remote taps and the broadcast
     receivers, then drop the database connections that are broken or past
     ``CONN_MAX_AGE`` (as Django does after a request)."""
     from django.db import close_old_connections  # noqa: PLC0415
 
     try:
-        signal._emit_remote_sync(sender, kwargs)
+        signal._emit_remote_sync(sender, kwargs, trace)
     finally:
         close_old_connections()
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import django.dispatch
 import django.dispatch.dispatcher
 
-from . import _weak_connections
+from . import _trace, _weak_connections
 from ._call import Call, report_failure
 from ._compat import DjangoEntry, ReceiverList, adopt
 from ._exceptions import DuplicateReceiverWarning
@@ -21,6 +21,7 @@ from ._records import ReceiverInfo, Record, build_record, check_weakly_reference
 from ._registry import Registry, Tap
 from ._remote import remote_signals
 from ._subscription import DEFAULT_MAXSIZE, Overflow, Subscription, make_event
+from ._trace import SendScope, TracedCall
 from ._validation import check_options, check_receiver, check_signal_arguments, signals_of
 from ._walkers import asend_steps, send_steps
 
@@ -469,6 +470,9 @@ class Signal(django.dispatch.Signal):
             AsyncSendError: Called on a thread that runs an event loop while an
                 async receiver would be called; ``await asend(...)`` instead.
         """
+        tracer = _trace.tracer
+        if tracer is not None and (scope := tracer.begin(self, sender, named, "send")):
+            return self._send_traced(scope, sender, named, robust=False)
         if self._taps:
             self._publish(sender, named, from_sync=True)
         if not self._records:
@@ -508,6 +512,9 @@ class Signal(django.dispatch.Signal):
         Django's message. ``BaseException`` (``KeyboardInterrupt``, cancellation)
         still propagates. Never raises for a receiver's problem.
         """
+        tracer = _trace.tracer
+        if tracer is not None and (scope := tracer.begin(self, sender, named, "send_robust")):
+            return self._send_traced(scope, sender, named, robust=True)
         if self._taps:
             self._publish(sender, named, from_sync=True)
         if not self._records:
@@ -543,6 +550,9 @@ class Signal(django.dispatch.Signal):
         the running receiver (a sync receiver already in its thread finishes,
         no later one starts).
         """
+        tracer = _trace.tracer
+        if tracer is not None and (scope := tracer.begin(self, sender, named, "asend")):
+            return await self._asend_traced(scope, sender, named, robust=False)
         if self._taps and (pending := self._publish(sender, named, from_sync=False)):
             for awaitable in pending:
                 await awaitable
@@ -565,6 +575,9 @@ class Signal(django.dispatch.Signal):
 
     async def asend_robust(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
         """Like ``asend()``, but call every receiver; failures are returned and logged."""
+        tracer = _trace.tracer
+        if tracer is not None and (scope := tracer.begin(self, sender, named, "asend_robust")):
+            return await self._asend_traced(scope, sender, named, robust=True)
         if self._taps and (pending := self._publish(sender, named, from_sync=False)):
             for awaitable in pending:
                 await awaitable
@@ -574,6 +587,44 @@ class Signal(django.dispatch.Signal):
         if not plan.records:
             return []
         return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+
+    def _send_traced(
+        self, scope: SendScope, sender: Any, named: dict[str, Any], *, robust: bool
+    ) -> list[tuple[Receiver, Any]]:
+        """``send()``/``send_robust()`` with a tracer's scope around all of it (see ``_trace``).
+
+        The same steps as the untraced send, taps included (an event published
+        to the wire carries the send's trace context), walked with a
+        :class:`~eventbus._trace.TracedCall` rather than the tight loops.
+        """
+        try:
+            if self._taps:
+                self._publish(sender, named, from_sync=True)
+            plan = self._plan(sender) if self._records else EMPTY_PLAN
+            call = TracedCall(self, sender, named, robust, self._registry.claim, scope)
+            responses = send_steps(call, plan)
+        except BaseException as exc:
+            scope.end(exc)
+            raise
+        scope.end(None)
+        return responses
+
+    async def _asend_traced(
+        self, scope: SendScope, sender: Any, named: dict[str, Any], *, robust: bool
+    ) -> list[tuple[Receiver, Any]]:
+        """``asend()``/``asend_robust()`` with a tracer's scope around all of it."""
+        try:
+            if self._taps and (pending := self._publish(sender, named, from_sync=False)):
+                for awaitable in pending:
+                    await awaitable
+            plan = self._plan(sender) if self._records else EMPTY_PLAN
+            call = TracedCall(self, sender, named, robust, self._registry.claim, scope)
+            responses = await asend_steps(call, plan)
+        except BaseException as exc:
+            await scope.aend(exc)
+            raise
+        await scope.aend(None)
+        return responses
 
     def _publish(
         self, sender: Any, named: dict[str, Any], *, from_sync: bool
@@ -598,34 +649,65 @@ class Signal(django.dispatch.Signal):
                     pending.append(awaitable)
         return pending
 
-    async def _emit_remote(self, sender: Any, named: dict[str, Any]) -> list[tuple[Receiver, Any]]:
+    async def _emit_remote(
+        self, sender: Any, named: dict[str, Any], origin: Mapping[str, str] | None = None
+    ) -> list[tuple[Receiver, Any]]:
         """Re-emit an event that arrived over the wire: to remote taps and broadcast receivers.
 
         For the process's node. Never reaches local receivers or local taps, and
         never publishes again. Broadcast receivers run as in ``asend_robust()``
         (async ones awaited on the calling task, sync ones in a thread hop, in
         priority order); their failures are logged, never raised. Nothing runs
-        while the signal is ``muted()``.
+        while the signal is ``muted()``. ``origin`` is the trace context the
+        event carried: a tracer makes the re-emission part of the sender's trace.
         """
-        if not self._emit_remote_taps(sender, named):
-            return []
-        plan = self._broadcast_plan(sender)
-        if not plan.records:
-            return []
-        return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+        tracer = _trace.tracer
+        scope = None if tracer is None else tracer.begin(self, sender, named, "broadcast", origin)
+        if scope is None:
+            if not self._emit_remote_taps(sender, named):
+                return []
+            plan = self._broadcast_plan(sender)
+            if not plan.records:
+                return []
+            return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
+        try:
+            emitted = self._emit_remote_taps(sender, named)
+            plan = self._broadcast_plan(sender) if emitted else EMPTY_PLAN
+            call = TracedCall(self, sender, named, True, self._registry.claim, scope)
+            responses = await asend_steps(call, plan)
+        except BaseException as exc:
+            await scope.aend(exc)
+            raise
+        await scope.aend(None)
+        return responses
 
-    def _emit_remote_sync(self, sender: Any, named: dict[str, Any]) -> list[tuple[Receiver, Any]]:
+    def _emit_remote_sync(
+        self, sender: Any, named: dict[str, Any], origin: Mapping[str, str] | None = None
+    ) -> list[tuple[Receiver, Any]]:
         """``_emit_remote()`` from sync code, for broadcast receivers that are all sync.
 
         Calls them on this thread, in priority order, robustly; never on a thread
         that runs an event loop.
         """
-        if not self._emit_remote_taps(sender, named):
-            return []
-        plan = self._broadcast_plan(sender)
-        if not plan.records:
-            return []
-        return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
+        tracer = _trace.tracer
+        scope = None if tracer is None else tracer.begin(self, sender, named, "broadcast", origin)
+        if scope is None:
+            if not self._emit_remote_taps(sender, named):
+                return []
+            plan = self._broadcast_plan(sender)
+            if not plan.records:
+                return []
+            return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
+        try:
+            emitted = self._emit_remote_taps(sender, named)
+            plan = self._broadcast_plan(sender) if emitted else EMPTY_PLAN
+            call = TracedCall(self, sender, named, True, self._registry.claim, scope)
+            responses = send_steps(call, plan)
+        except BaseException as exc:
+            scope.end(exc)
+            raise
+        scope.end(None)
+        return responses
 
     def _has_sync_broadcast(self) -> bool:
         """Whether some sync receiver of this signal has ``delivery="broadcast"`` (any sender)."""

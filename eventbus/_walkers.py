@@ -64,7 +64,7 @@ def call_sync(
             receiver = call.resolve(record)
             if receiver is None:
                 continue
-            result = (receiver, call.invoke(receiver))
+            result = (receiver, call.invoke(receiver, record))
         responses.append(result)
         if slots is not None:
             slots[index] = result
@@ -82,7 +82,7 @@ async def call_async(call: Call, records: tuple[Record, ...]) -> Responses:
             continue
         receiver = call.resolve(record)
         if receiver is not None:
-            responses.append((receiver, await call.ainvoke(receiver)))
+            responses.append((receiver, await call.ainvoke(receiver, record)))
     return responses
 
 
@@ -116,14 +116,11 @@ async def defer_from_async(call: Call, record: Record, receiver: Receiver) -> An
         return await to_thread(functools.partial(_commit.defer, call, record, receiver))
     scheduled = await to_thread(functools.partial(_commit.schedule, call, record, receiver))
     if scheduled is not _commit.RUN_NOW:
+        call.deferred(record, receiver, scheduled)
         return scheduled
     if not call.claim(record):
         return None
-    try:
-        return await receiver(signal=call.signal, sender=call.sender, **call.named)
-    except Exception as err:
-        _commit.log_failure(call, receiver, err)
-        return err
+    return await call.arun_committed(record, receiver)
 
 
 async def run_tier(call: Call, records: tuple[Record, ...]) -> Responses:
@@ -161,7 +158,7 @@ async def run_tier(call: Call, records: tuple[Record, ...]) -> Responses:
             if receiver is None:
                 return
             try:
-                slots[index] = (receiver, await call.ainvoke(receiver))
+                slots[index] = (receiver, await call.ainvoke(receiver, record))
             except cancelled:
                 raise
             except BaseException as exc:

@@ -28,6 +28,7 @@ The envelope, a JSON object::
         "kwargs": {"order": {"$instance": ...}},  # keyword argument -> encoded value
         "origin": {"process": "9c1d...", "host": "web-1", "pid": 4242},  # Origin
         "time": "2025-05-01T12:00:00.123456+00:00",  # when dumps() ran, in UTC
+        "trace": {"traceparent": "00-..."},  # optional: the send's trace context
     }
 
 Keys other than these are ignored, so that a later release can add one.
@@ -129,6 +130,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -252,6 +254,9 @@ class Envelope:
         kwargs: The decoded keyword arguments, after the signal's ``from_wire`` hook.
         origin: The process that published it.
         time: When :meth:`Wire.dumps` ran (aware, UTC).
+        trace: The trace context of the send that published it (W3C
+            ``traceparent`` and the like, see the *Tracing* guide); empty when the
+            sender was not traced.
     """
 
     version: int
@@ -261,6 +266,7 @@ class Envelope:
     kwargs: dict[str, Any]
     origin: Origin
     time: datetime
+    trace: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +285,7 @@ class Checked:
     time: datetime
     raw_sender: Any
     raw_kwargs: dict[str, Any]
+    trace: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class Wire:
@@ -315,11 +322,14 @@ class Wire:
         kwargs: Mapping[str, Any],
         *,
         to_wire: Hook | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> bytes:
         """Encode one send of the signal named ``name`` into a signed frame.
 
         ``to_wire``, when given, is applied first, to a copy of ``kwargs``. The
         frame is the same for the same send, except for the event's id and time.
+        ``trace``, when given and not empty, is the send's trace context (string
+        keys and values), carried as it is.
 
         Raises:
             TypeError: A value the wire does not carry, naming where it is
@@ -362,6 +372,8 @@ class Wire:
             "origin": {"process": origin.process, "host": origin.host, "pid": origin.pid},
             "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
+        if trace:
+            envelope["trace"] = dict(trace)
         try:
             body = _JSON.encode(envelope).encode("utf-8")
         except UnicodeEncodeError:
@@ -443,7 +455,8 @@ class Wire:
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise WireError("malformed", f"the body is not UTF-8 JSON: {exc}") from exc
         name, sender, kwargs, origin, sent = _read_envelope(document, version)
-        return Checked(version, document["id"], name, origin, sent, sender, kwargs)
+        trace = _read_trace(document.get("trace"))
+        return Checked(version, document["id"], name, origin, sent, sender, kwargs, trace)
 
     def decode(
         self, checked: Checked, lookup: Callable[[str], Hook | Literal[False] | None]
@@ -482,6 +495,7 @@ class Wire:
             kwargs=decoded_kwargs,
             origin=checked.origin,
             time=checked.time,
+            trace=checked.trace,
         )
 
 
@@ -801,6 +815,27 @@ def _read_envelope(
         Origin(process=origin["process"], host=origin["host"], pid=origin["pid"]),
         when.astimezone(UTC),
     )
+
+
+#: The most entries, and the longest key or value, a trace context may have on the wire.
+_TRACE_ENTRIES = 16
+_TRACE_LENGTH = 1024
+
+
+def _read_trace(trace: _Json) -> dict[str, str]:
+    """Check an envelope's optional trace context: a small JSON object of strings."""
+    if trace is None:
+        return {}
+    if (
+        type(trace) is not dict
+        or len(trace) > _TRACE_ENTRIES
+        or not all(
+            type(value) is str and len(key) <= _TRACE_LENGTH and len(value) <= _TRACE_LENGTH
+            for key, value in trace.items()
+        )
+    ):
+        raise _malformed(f"the envelope's trace is not a small object of strings: {trace!r:.200}")
+    return trace
 
 
 def _decode(value: _Json) -> Any:

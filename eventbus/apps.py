@@ -29,7 +29,8 @@ class EventbusConfig(AppConfig):
 
 
 def install(config: EventbusSettings) -> None:
-    """Install the bridge for the signals ``config`` names, and change tracking.
+    """Install the bridge for the signals ``config`` names, change tracking, the
+    transport and tracing.
 
     Called by ``EventbusConfig.ready()``; calling it again replaces the
     previous configuration (signals no longer named stop relaying, tracking
@@ -54,3 +55,6 @@ def install(config: EventbusSettings) -> None:
     from ._node import node  # noqa: PLC0415 - above the bridge: it puts signals on the wire
 
     node.configure(config)
+    from . import tracing  # noqa: PLC0415 - above the core, like the node
+
+    tracing.configure(config.tracing)

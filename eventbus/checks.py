@@ -67,8 +67,9 @@ TAG = "eventbus"
 
 _SETTINGS_HINT = (
     "EVENTBUS is an optional dict with the optional keys "
-    f'"BRIDGE" (a list of names from {list(BRIDGEABLE_SIGNALS)}) and '
-    '"TRACK_CHANGES" (a list of "app_label.ModelName" labels).'
+    f'"BRIDGE" (a list of names from {list(BRIDGEABLE_SIGNALS)}), '
+    '"TRACK_CHANGES" and "REMOTE_MODELS" (lists of "app_label.ModelName" labels), '
+    '"TRANSPORT" (a Redis URL or a dict) and "TRACING" (a dict); see eventbus.conf.'
 )
 _MODEL_HINT = (
     'List installed, concrete models by their label ("app_label.ModelName", as in '

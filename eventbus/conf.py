@@ -12,6 +12,8 @@
         "TRANSPORT": "redis://127.0.0.1:6379/0",
         # Models whose bus model signals go on the wire too.
         "REMOTE_MODELS": ["shop.Order"],
+        # Tracing of every send and receiver run (see the Tracing guide).
+        "TRACING": {"LOG": False, "OPENTELEMETRY": False, "SLOW_RECEIVER": 0.5},
     }
 
 ``TRANSPORT`` as a dict::
@@ -33,6 +35,7 @@ are reported by ``manage.py check`` (``eventbus.E001`` ...) and raise
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +43,19 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["BRIDGEABLE_SIGNALS", "EventbusSettings", "TransportSettings", "get_settings"]
+__all__ = [
+    "BRIDGEABLE_SIGNALS",
+    "EventbusSettings",
+    "TracingSettings",
+    "TransportSettings",
+    "get_settings",
+]
 
 #: The Django model signals the bridge can re-emit, by name.
 BRIDGEABLE_SIGNALS = ("pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed")
 
-_KEYS = frozenset({"BRIDGE", "TRACK_CHANGES", "TRANSPORT", "REMOTE_MODELS"})
+_KEYS = frozenset({"BRIDGE", "TRACK_CHANGES", "TRANSPORT", "REMOTE_MODELS", "TRACING"})
+_TRACING_KEYS = frozenset({"LOG", "OPENTELEMETRY", "SLOW_RECEIVER"})
 _TRANSPORT_KEYS = frozenset(
     {
         "URL",
@@ -92,6 +102,24 @@ class TransportSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """The parsed ``EVENTBUS["TRACING"]``: what traces every send of the process.
+
+    Attributes:
+        log: Log every send and receiver run to the ``eventbus.tracing`` logger
+            at ``DEBUG``.
+        opentelemetry: A span per send and per receiver run (needs
+            ``opentelemetry-api``: the ``opentelemetry`` extra).
+        slow_receiver: Seconds; a receiver run that takes longer logs a
+            ``WARNING`` to ``eventbus.tracing`` naming it. ``None``: no threshold.
+    """
+
+    log: bool = False
+    opentelemetry: bool = False
+    slow_receiver: float | None = None
+
+
+@dataclass(frozen=True)
 class EventbusSettings:
     """The parsed ``EVENTBUS`` setting.
 
@@ -102,12 +130,14 @@ class EventbusSettings:
             model signals also go on the wire.
         transport: Where remote signals go (see :class:`TransportSettings`);
             ``None`` only in settings built by hand, read as the in-process default.
+        tracing: What traces every send (see :class:`TracingSettings`); off by default.
     """
 
     bridge: tuple[str, ...] = BRIDGEABLE_SIGNALS
     track_changes: tuple[str, ...] = ()
     remote_models: tuple[str, ...] = ()
     transport: TransportSettings | None = None
+    tracing: TracingSettings = TracingSettings()
 
 
 def problems(raw: object) -> list[str]:
@@ -134,6 +164,40 @@ def problems(raw: object) -> list[str]:
         if isinstance(labels, str) or not _is_list_of_str(labels):
             found.append(f'EVENTBUS["{key}"] must be a list of "app_label.ModelName" labels.')
     found.extend(_transport_problems(raw.get("TRANSPORT")))
+    found.extend(_tracing_problems(raw.get("TRACING")))
+    return found
+
+
+def _tracing_problems(tracing: object) -> list[str]:
+    if tracing is None:
+        return []
+    if not isinstance(tracing, Mapping):
+        return [
+            'EVENTBUS["TRACING"] must be a dict such as {"LOG": True, "SLOW_RECEIVER": 0.5}, '
+            f"not {type(tracing).__name__}."
+        ]
+    found = [
+        f'EVENTBUS["TRACING"] has an unknown key {key!r}; the keys are {sorted(_TRACING_KEYS)}.'
+        for key in sorted(set(tracing) - _TRACING_KEYS, key=str)
+    ]
+    for key in ("LOG", "OPENTELEMETRY"):
+        if key in tracing and not isinstance(tracing[key], bool):
+            found.append(
+                f'EVENTBUS["TRACING"]["{key}"] must be True or False, not {tracing[key]!r}.'
+            )
+    if tracing.get("OPENTELEMETRY") is True and importlib.util.find_spec("opentelemetry") is None:
+        found.append(
+            'EVENTBUS["TRACING"]["OPENTELEMETRY"] is True, but opentelemetry-api is not '
+            "installed: pip install 'eventbus[opentelemetry]', or set it to False."
+        )
+    slow = tracing.get("SLOW_RECEIVER")
+    if slow is not None and (
+        isinstance(slow, bool) or not isinstance(slow, (int, float)) or not 0 < slow < float("inf")
+    ):
+        found.append(
+            'EVENTBUS["TRACING"]["SLOW_RECEIVER"] must be a positive number of seconds '
+            f"(0.5 is half a second) or None, not {slow!r}."
+        )
     return found
 
 
@@ -200,6 +264,17 @@ def get_settings() -> EventbusSettings:
         track_changes=tuple(raw.get("TRACK_CHANGES", ())),
         remote_models=tuple(raw.get("REMOTE_MODELS", ())),
         transport=_transport(raw.get("TRANSPORT")),
+        tracing=_tracing(raw.get("TRACING")),
+    )
+
+
+def _tracing(raw: Mapping[str, Any] | None) -> TracingSettings:
+    options: Mapping[str, Any] = raw or {}
+    slow = options.get("SLOW_RECEIVER")
+    return TracingSettings(
+        log=options.get("LOG", False),
+        opentelemetry=options.get("OPENTELEMETRY", False),
+        slow_receiver=None if slow is None else float(slow),
     )
 
 

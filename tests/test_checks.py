@@ -25,7 +25,8 @@ PAYMENT_RECEIVED = "tests.test_checks.payment_received"
 SETTINGS_HINT = (
     "EVENTBUS is an optional dict with the optional keys "
     "\"BRIDGE\" (a list of names from ['pre_save', 'post_save', 'pre_delete', 'post_delete', "
-    '\'m2m_changed\']) and "TRACK_CHANGES" (a list of "app_label.ModelName" labels).'
+    '\'m2m_changed\']), "TRACK_CHANGES" and "REMOTE_MODELS" (lists of "app_label.ModelName" '
+    'labels), "TRANSPORT" (a Redis URL or a dict) and "TRACING" (a dict); see eventbus.conf.'
 )
 MODEL_HINT = (
     'List installed, concrete models by their label ("app_label.ModelName", as in '
@@ -99,7 +100,7 @@ def test_an_absent_eventbus_setting_passes(settings: Settings) -> None:
         (
             {"BRIGDE": []},
             "EVENTBUS has an unknown key 'BRIGDE'; the keys are ['BRIDGE', 'REMOTE_MODELS', "
-            "'TRACK_CHANGES', 'TRANSPORT'].",
+            "'TRACING', 'TRACK_CHANGES', 'TRANSPORT'].",
         ),
         (
             {"BRIDGE": ["post_save", "post_init"]},

@@ -26,6 +26,7 @@ CORE = {
     "eventbus._remote",
     "eventbus._signal",
     "eventbus._subscription",
+    "eventbus._trace",
     "eventbus._transaction",
     "eventbus._validation",
     "eventbus._walkers",

@@ -958,7 +958,7 @@ def test_nothing_named_on_the_wire_is_imported(wire: Wire) -> None:
 
 
 def test_an_envelope_may_carry_keys_it_does_not_know(wire: Wire) -> None:
-    envelope = wire.loads(sign_envelope(trace={"id": "abc"}), known)
+    envelope = wire.loads(sign_envelope(priority={"id": "abc"}), known)
 
     assert envelope == Envelope(
         version=1,
