@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from asgiref.sync import async_to_sync
+
 from ._call import Call, report_failure
 from ._identity import Receiver
 from ._records import Record
@@ -147,6 +149,9 @@ class TracedCall(Call):
         self.scope.deferred(record, receiver, response)
 
     def call_committed(self, record: Record, receiver: Receiver) -> Any:
+        if record.is_async:
+            # The run is reported from the loop it runs on, not the thread waiting for it.
+            return async_to_sync(self.acall_committed)(record, receiver)
         run = self.scope.run(record, receiver)
         try:
             result = super().call_committed(record, receiver)

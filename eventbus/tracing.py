@@ -24,8 +24,10 @@ What is reported:
 
 Listeners are called with each record where it is made, in that order (a run's
 record before its send's). In async code (an async receiver's run, the end of
-``asend()``) a listener may return an awaitable, which is awaited there, before
-the send goes on; in sync code it must return ``None``. Nothing a listener does
+``asend()``: the record's ``in_async_code`` is true) a listener may return an
+awaitable, which is awaited there, before the send goes on; in sync code it
+must return ``None`` (a sync receiver that ``send()`` ran on an event loop's
+thread is reported from sync code, though ``event_loop`` is set). Nothing a listener does
 is traced (its own sends included), and a listener that raises is logged to the
 ``eventbus.tracing`` logger, never propagated into the send.
 """
@@ -44,6 +46,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _trace
+from ._hops import _sniffio_thread
 from ._identity import Receiver, describe, describe_sender, signal_name
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ __all__ = [
     "Delivery",
     "Listener",
     "Outcome",
+    "Record",
     "RunRecord",
     "SendRecord",
     "Trace",
@@ -98,6 +102,8 @@ class RunRecord:
         outcome: See :data:`Outcome`.
         exception: What it raised (``outcome="raised"``), or the refusal a
             deferral met (manual transaction mode); else ``None``.
+        in_async_code: Whether the record is reported from async code (an async
+            receiver's run), where a listener may return an awaitable.
     """
 
     id: int
@@ -115,6 +121,7 @@ class RunRecord:
     duration: float
     outcome: Outcome
     exception: BaseException | None
+    in_async_code: bool = False
 
     @property
     def signal_name(self) -> str:
@@ -149,6 +156,8 @@ class SendRecord:
             place), as they stood when the send ended.
         exception: What the send raised, else ``None``. Robust sends never
             raise for their receivers: see each run's ``exception``.
+        in_async_code: Whether the record is reported from async code (the end of
+            ``asend()``), where a listener may return an awaitable.
     """
 
     id: int
@@ -163,6 +172,7 @@ class SendRecord:
     duration: float
     runs: tuple[RunRecord, ...]
     exception: BaseException | None
+    in_async_code: bool = False
 
     @property
     def signal_name(self) -> str:
@@ -170,6 +180,7 @@ class SendRecord:
         return signal_name(self.signal)
 
 
+#: What a listener is given: a send's record or a run's.
 Record = SendRecord | RunRecord
 #: A callable given each record where it is made (see the module docstring).
 Listener = Callable[[Record], Awaitable[Any] | None]
@@ -324,8 +335,6 @@ def _event_loop() -> str | None:
     """``"asyncio"``/``"trio"`` when this thread runs that event loop, else ``None``."""
     if asyncio._get_running_loop() is not None:
         return "asyncio"
-    from ._hops import _sniffio_thread  # noqa: PLC0415 - sniffio's marker, shared
-
     name: str | None = None if _sniffio_thread is None else _sniffio_thread.name
     return name
 
@@ -433,7 +442,7 @@ class _Send:
 
     # -- the end
 
-    def _record(self, error: BaseException | None) -> SendRecord:
+    def _record(self, error: BaseException | None, in_async_code: bool) -> SendRecord:
         duration = time.perf_counter() - self._start
         if self.otel is not None and self._spans is not None:
             self._spans.end(self.otel, error, runs=len(self.runs))
@@ -451,16 +460,17 @@ class _Send:
             duration=duration,
             runs=runs,
             exception=error,
+            in_async_code=in_async_code,
         )
 
     def end(self, error: BaseException | None) -> None:
-        record = self._record(error)
+        record = self._record(error, in_async_code=False)
         if _state.log:
             _log_send(record)
         _notify(self.listeners, record)
 
     async def aend(self, error: BaseException | None) -> None:
-        record = self._record(error)
+        record = self._record(error, in_async_code=True)
         if _state.log:
             _log_send(record)
         await _anotify(self.listeners, record)
@@ -486,9 +496,10 @@ class _Run:
     def delivery(self) -> Delivery:
         return _delivery(self.record, self.send.method == "broadcast")
 
-    def _record(self, error: BaseException | None) -> RunRecord:
+    def _record(self, error: BaseException | None, in_async_code: bool) -> RunRecord:
         duration = time.perf_counter() - self._start
-        _current_run.reset(self._token)
+        with contextlib.suppress(ValueError):  # ended in another context: nothing to restore
+            _current_run.reset(self._token)
         send = self.send
         if self.otel is not None and send._spans is not None:
             send._spans.end(self.otel, error)
@@ -508,6 +519,7 @@ class _Run:
             duration=duration,
             outcome="returned" if error is None else "raised",
             exception=error,
+            in_async_code=in_async_code,
         )
         send.runs.append((self._start, run))
         slow = _state.slow
@@ -518,10 +530,10 @@ class _Run:
         return run
 
     def end(self, error: BaseException | None) -> None:
-        _notify(self.send.listeners, self._record(error))
+        _notify(self.send.listeners, self._record(error, in_async_code=False))
 
     async def aend(self, error: BaseException | None) -> None:
-        await _anotify(self.send.listeners, self._record(error))
+        await _anotify(self.send.listeners, self._record(error, in_async_code=True))
 
 
 def _notify(listeners: tuple[Listener, ...], record: Record) -> None:
@@ -544,8 +556,8 @@ def _notify(listeners: tuple[Listener, ...], record: Record) -> None:
                     close()
                 logger.error(
                     "The tracing listener %s returned %r from sync code, where nothing can "
-                    "await it; it was dropped. Return an awaitable only when the listener is "
-                    "called on an event loop (record.event_loop is set).",
+                    "await it; it was dropped. Return an awaitable only for a record whose "
+                    "in_async_code is true.",
                     describe(listener),
                     result,
                 )

@@ -111,6 +111,11 @@ def test_an_absent_eventbus_setting_passes(settings: Settings) -> None:
             {"TRACK_CHANGES": "testapp.Book"},
             'EVENTBUS["TRACK_CHANGES"] must be a list of "app_label.ModelName" labels.',
         ),
+        (
+            {"TRACING": {"SLOW_RECEIVER": "1s"}},
+            'EVENTBUS["TRACING"]["SLOW_RECEIVER"] must be a positive number of seconds '
+            "(0.5 is half a second) or None, not '1s'.",
+        ),
     ],
 )
 def test_a_malformed_setting_is_error_e001_with_a_hint(
