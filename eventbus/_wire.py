@@ -329,7 +329,8 @@ class Wire:
         ``to_wire``, when given, is applied first, to a copy of ``kwargs``. The
         frame is the same for the same send, except for the event's id and time.
         ``trace``, when given and not empty, is the send's trace context (string
-        keys and values), carried as it is.
+        keys and values), carried as it is but for entries a reader would refuse
+        (more than 16, longer than 8192 characters, not strings), which are left out.
 
         Raises:
             TypeError: A value the wire does not carry, naming where it is
@@ -372,8 +373,9 @@ class Wire:
             "origin": {"process": origin.process, "host": origin.host, "pid": origin.pid},
             "time": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
-        if trace:
-            envelope["trace"] = dict(trace)
+        carried = _fit_trace(trace) if trace else None
+        if carried:
+            envelope["trace"] = carried
         try:
             body = _JSON.encode(envelope).encode("utf-8")
         except UnicodeEncodeError:
@@ -817,9 +819,30 @@ def _read_envelope(
     )
 
 
-#: The most entries, and the longest key or value, a trace context may have on the wire.
+#: The most entries, and the longest key or value, a trace context may have on the wire
+#: (W3C ``baggage`` may be up to 8192 characters).
 _TRACE_ENTRIES = 16
-_TRACE_LENGTH = 1024
+_TRACE_LENGTH = 8192
+
+
+def _fit_trace(trace: Mapping[str, str]) -> dict[str, str]:
+    """The entries of a trace context that the readers accept; the others are left out.
+
+    A propagator may write more than a reader takes (a custom one, non-string
+    values): the event goes out with less of its context rather than be refused.
+    """
+    fitting: dict[str, str] = {}
+    for key, value in trace.items():
+        if len(fitting) == _TRACE_ENTRIES:
+            break
+        if (
+            type(key) is str
+            and type(value) is str
+            and len(key) <= _TRACE_LENGTH
+            and len(value) <= _TRACE_LENGTH
+        ):
+            fitting[key] = value
+    return fitting
 
 
 def _read_trace(trace: _Json) -> dict[str, str]:

@@ -971,6 +971,86 @@ def test_an_envelope_may_carry_keys_it_does_not_know(wire: Wire) -> None:
     )
 
 
+# -- the trace context ----------------------------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_trace_context_given_to_dumps_is_carried_as_it_is(wire: Wire) -> None:
+    carried = {"traceparent": TRACEPARENT, "tracestate": "congo=t61rcWkgMzE"}
+
+    frame = wire.dumps(NAME, None, {"n": 1}, trace=carried)
+
+    assert json.loads(frame.split(b".", 2)[2])["trace"] == carried
+    assert wire.check(frame).trace == carried
+    assert wire.loads(frame, known).trace == carried
+
+
+@pytest.mark.parametrize("trace", [None, {}], ids=["None", "empty"])
+def test_without_a_trace_context_the_envelope_has_no_trace_key(
+    wire: Wire, trace: dict[str, str] | None
+) -> None:
+    frame = wire.dumps(NAME, None, {"n": 1}, trace=trace)
+
+    assert "trace" not in json.loads(frame.split(b".", 2)[2])
+    assert wire.check(frame).trace == {}
+    assert wire.loads(frame, known).trace == {}
+
+
+def test_a_trace_context_of_sixteen_entries_of_8192_characters_is_read(wire: Wire) -> None:
+    """8192 characters: the most W3C baggage may have."""
+    carried = {f"{n:x}".rjust(8192, "k"): "v" * 8192 for n in range(16)}
+
+    assert wire.check(sign_envelope(trace=carried)).trace == carried
+
+
+def test_dumps_leaves_out_the_trace_entries_a_reader_would_refuse(wire: Wire) -> None:
+    """The event goes out with less of its context rather than be dropped as malformed."""
+    written: dict[Any, Any] = {
+        "traceparent": TRACEPARENT,
+        "baggage": "k=" + "v" * 8191,
+        "not-a-str": 1,
+        **{f"k{n}": "v" for n in range(20)},
+    }
+
+    frame = wire.dumps(NAME, None, {"n": 1}, trace=written)
+
+    carried = wire.loads(frame, known).trace
+    assert list(carried) == ["traceparent", *(f"k{n}" for n in range(15))]
+    assert carried["traceparent"] == TRACEPARENT
+
+
+def test_a_trace_context_with_nothing_a_reader_takes_is_left_out(wire: Wire) -> None:
+    frame = wire.dumps(NAME, None, {"n": 1}, trace={"baggage": "v" * 8193})
+
+    assert "trace" not in json.loads(frame.split(b".", 2)[2])
+
+
+@pytest.mark.parametrize(
+    "trace",
+    [
+        pytest.param([TRACEPARENT], id="a-list"),
+        pytest.param(TRACEPARENT, id="a-str"),
+        pytest.param(1, id="a-number"),
+        pytest.param(True, id="a-bool"),
+        pytest.param({"traceparent": 1}, id="a-number-value"),
+        pytest.param({"traceparent": None}, id="a-null-value"),
+        pytest.param({"traceparent": [TRACEPARENT]}, id="a-list-value"),
+        pytest.param({"traceparent": {"v": TRACEPARENT}}, id="an-object-value"),
+        pytest.param({f"k{n}": "v" for n in range(17)}, id="seventeen-entries"),
+        pytest.param({"k" * 8193: "v"}, id="a-key-too-long"),
+        pytest.param({"traceparent": "v" * 8193}, id="a-value-too-long"),
+    ],
+)
+def test_a_trace_context_that_is_not_a_small_object_of_strings_is_malformed(
+    wire: Wire, trace: Any
+) -> None:
+    with pytest.raises(WireError, match="trace is not a small object of strings") as caught:
+        wire.check(sign_envelope(trace=trace))
+
+    assert caught.value.kind == "malformed"
+
+
 def test_a_time_in_another_offset_arrives_in_utc(wire: Wire) -> None:
     envelope = wire.loads(sign_envelope(time="2025-01-01T02:00:00+02:00"), known)
 

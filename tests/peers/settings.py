@@ -3,6 +3,7 @@
 ``EVENTBUS_PEER_DB`` is ``sqlite:PATH`` (a file every peer of a test shares) or
 ``postgres:NAME`` (a database on 127.0.0.1:5432); ``EVENTBUS_PEER_REDIS`` is the
 server's URL, ``EVENTBUS_PEER_PREFIX`` the channel prefix (a project of its own).
+With ``EVENTBUS_PEER_SPANS`` set, OpenTelemetry tracing is on (see ``tests/peers/__main__.py``).
 """
 
 import os
@@ -41,6 +42,8 @@ EVENTBUS = {
     },
     "REMOTE_MODELS": ["testapp.Author"],
 }
+if os.environ.get("EVENTBUS_PEER_SPANS"):
+    EVENTBUS["TRACING"] = {"OPENTELEMETRY": True}
 
 LOGGING = {
     "version": 1,
