@@ -3,13 +3,13 @@
 * ``order_placed(sender=Order, order=order)``: sent by ``place_order()`` inside
   the order's transaction, right after the order was saved. A local signal:
   its receivers run in the process that placed the order, once per order.
-* ``receiver_ran(sender=<the traced signal's name>, run=ReceiverRun)``: sent by
-  every traced receiver when it has run (see :mod:`example_asgi.shop.tracing`).
-  A remote signal: its sends also go on the wire, once their transaction has
-  committed, so the live feed of every process (a ``subscribe(remote=True)``
-  subscription) gets the runs of every process. A ``ReceiverRun`` is not a type
-  the wire carries: the signal's ``to_wire`` and ``from_wire`` hooks turn it
-  into a JSON object and back.
+* ``receiver_ran(sender=<the receiver's signal's name>, run=ReceiverRun)``: sent
+  for every run of a shop receiver, where it ran, by the shop's tracing
+  listener (see :mod:`example_asgi.shop.feed`). A remote signal: its sends also
+  go on the wire, once their transaction has committed, so the live feed of
+  every process (a ``subscribe(remote=True)`` subscription) gets the runs of
+  every process. A ``ReceiverRun`` is not a type the wire carries: the signal's
+  ``to_wire`` and ``from_wire`` hooks turn it into a JSON object and back.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ Thread = Literal["loop", "worker"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReceiverRun:
-    """One finished run of a traced receiver: what the live feed shows."""
+    """One finished run of a shop receiver: what the live feed shows (a row)."""
 
     seq: int
     order: int | None

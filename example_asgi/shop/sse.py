@@ -3,11 +3,12 @@
 :func:`feed_stream` is the body of ``GET /events/``. The rules:
 
 * It holds two **remote** subscriptions, so a page sees what every process of
-  the shop did, whichever served the page: ``receiver_ran`` (every traced
-  receiver's run) and the bus's ``post_save`` for ``Product`` (every product
-  saved, with its new stock). Events arrive as the process's listener re-emits
-  them from the wire: those sent in a transaction once it has committed, in
-  the order they were sent.
+  the shop did, whichever served the page: ``receiver_ran`` (every run of a
+  shop receiver, as the tracing listener of :mod:`.feed` reports it) and the
+  bus's ``post_save`` for ``Product`` (every product saved, with its new
+  stock). Events arrive as the process's listener re-emits them from the
+  wire: those sent in a transaction once it has committed, in the order they
+  were sent.
 * It subscribes **before** it yields anything, and first yields a ``retry:``
   line and a comment. The client therefore sees the stream open at once, and
   every event published after that moment is in the stream (once the

@@ -34,6 +34,7 @@ def test_the_page_quotes_each_part_of_the_example() -> None:
     assert {path for path, _ in excerpts()} == {
         "example_asgi/server.py",
         "example_asgi/settings.py",
+        "example_asgi/shop/feed.py",
         "example_asgi/shop/orders.py",
         "example_asgi/shop/receivers.py",
         "example_asgi/shop/signals.py",

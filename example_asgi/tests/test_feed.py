@@ -19,8 +19,7 @@ from eventbus import Event, Subscription
 from eventbus.signals import post_save
 from example_asgi.shop import sse
 from example_asgi.shop.models import Order, Product
-from example_asgi.shop.signals import order_placed, receiver_ran
-from example_asgi.shop.tracing import ReceiverRun
+from example_asgi.shop.signals import ReceiverRun, order_placed, receiver_ran
 
 from .conftest import TIMEOUT, Catalogue, EventStream, Shop, asettle, wait_until
 
