@@ -12,6 +12,7 @@ from ._competitors import FLOOR_SOURCE
 from ._misses import MECHANISM_TOLERANCE
 from ._targets import GROWTH_LIMIT
 from ._text import DASH, TIMES
+from ._tracing import TRACED_RECEIVERS
 from ._transport import BASELINE_SOURCE
 from ._verdict import IMPLAUSIBLE, MARGIN_FACTOR
 
@@ -102,6 +103,7 @@ python -m benchmarks                                   # full run, table in the 
 python -m benchmarks --quick --json /tmp/quick.json    # quick run, also saved as JSON
 python -m benchmarks --only send asend                 # some scenarios only
 python -m benchmarks --quick --only transport          # remote signals over Redis only
+python -m benchmarks --quick --only tracing            # tracing's cost only
 python -m benchmarks --render docs/benchmarks.md benchmarks/results/*.json
 ```
 
@@ -194,6 +196,50 @@ once per repetition, in an order rotated by one each time. The bar labels are ra
 panel's baseline (for throughput, how many times its events per second).
 """
 
+_TRACING = """\
+What tracing costs while it is on, for `send()` to {n} sync receivers and `asend()` to {n}
+async receivers (the plain receivers of the other tables; `asend()` on an asyncio loop). This is
+a report, not a target. Every case below is timed interleaved with the others in one run, on
+the same signal; each turns its tracing on before its batch and off after it, outside the timed
+loop:
+
+* **tracing off**, the baseline: nothing consumes records, so a send tests one module attribute
+  (`eventbus._trace.tracer`, `None`; the run checks it before every batch) and runs untraced;
+* **listener**: `eventbus.tracing.add_listener()` with a listener that does nothing, so every
+  `RunRecord` and `SendRecord` is built and delivered;
+* **trace() block**: the batch inside `with eventbus.tracing.trace():`, which keeps every record;
+* **OpenTelemetry**: `eventbus.tracing.configure(TracingSettings(opentelemetry=True))`, a span
+  per send and one per receiver run, {spans} per send;
+* **one OpenTelemetry span**: no send, `with tracer.start_as_current_span("x"): pass` on the
+  same provider: OpenTelemetry's own cost for one span;
+* **one OpenTelemetry span, a run's attributes**: the same with the attributes eventbus gave
+  the first receiver run's span (taken from a real one), so OpenTelemetry's own cost for one
+  of eventbus's spans.
+
+The provider is the SDK's `TracerProvider` with one `SimpleSpanProcessor` over an exporter that
+drops every span: each span goes the whole way a real setup's does (created, recorded, ended,
+handed to an exporter) and nothing is serialized or sent, so that the figures are eventbus's
+and the SDK's, not an exporter's. (A `BatchSpanProcessor` would run a worker thread through the
+timings; no processor at all would leave out the hand-over every real setup pays.) Before
+timing, the run checks that one send of each traced kind makes {n} run records and one send
+record, or {spans} spans.
+
+**Tracing off costs nothing measurable, and the targets above hold with it off**: while nothing
+consumes records, the only code a send adds is that one attribute test before the untraced
+path, and every in-process target above is measured on that path (the `send`, `asend`, mixed
+and `Model.save()` tables are untraced sends).
+
+Columns: **{times} tracing off**, the median of the per-repetition ratios; **time**, the
+median per send (per span in the span cases); **extra per send**, the median of the
+per-repetition differences to tracing off; **extra per receiver**, that divided by the {n}
+receivers (the send's own record and span shared among them); **in OpenTelemetry spans**,
+the OpenTelemetry case's extra per send divided, per repetition, by one bare span's time and
+by one span's time with a run's attributes. A send with {n} receivers makes {spans} spans, so
+what the second figure has above {spans} is eventbus's own share: its records (built with
+OpenTelemetry on too), working out each span's name and attributes, and making each span
+current. The full tables are in [Results](#results).
+"""
+
 
 def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
     """Write the Markdown page to ``output`` and its charts next to it; return files written."""
@@ -249,6 +295,14 @@ def render_docs(results: Sequence[dict[str, Any]], output: Path) -> list[str]:
         ]
         if name in charts:
             lines += [f"![publishing, latency and throughput over Redis]({name})", ""]
+    tracing = _report.markdown_tracing(results)
+    if tracing:
+        lines += [
+            "## Tracing's cost",
+            "",
+            _TRACING.format(n=TRACED_RECEIVERS, spans=TRACED_RECEIVERS + 1, times=TIMES),
+            *tracing,
+        ]
     if results:
         lines += ["## Results", ""]
         for result in results:

@@ -22,6 +22,8 @@ DISTRIBUTIONS = (
     "redis",
     "channels",
     "channels-redis",
+    "opentelemetry-api",
+    "opentelemetry-sdk",
     "eventbus",
 )
 

@@ -10,6 +10,7 @@ from ._misses import known_miss
 from ._targets import TARGETS, evaluate
 from ._text import DASH, TIMES, duration
 from ._timing import CaseResult, ratio, stats
+from ._tracing import BASELINE, CASES, SPAN_CASES, Cost, costs
 from ._verdict import label
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "markdown_misses",
     "markdown_results",
     "markdown_targets",
+    "markdown_tracing",
     "terminal",
 ]
 
@@ -46,6 +48,15 @@ TITLES = {
     "transport_publish": "publishing: `send()` of a remote signal over Redis, no receivers",
     "transport_latency": "latency: one event at a time to a receiver in another process",
     "transport_throughput": "throughput: events back to back to a receiver in another process",
+    "tracing_send": "tracing's cost: `send` to N sync receivers",
+    "tracing_asend": "tracing's cost: `asend` to N async receivers",
+}
+
+
+#: The tracing groups' scenarios -> what one send is, in report order.
+_TRACING = {
+    "tracing_send": "`send()`, {n} sync receivers",
+    "tracing_asend": "`asend()`, {n} async receivers",
 }
 
 
@@ -113,6 +124,13 @@ def terminal(result: Result) -> str:
                 f"  {name:<22} strong {strong:>6.0f}  weak {weak_text:>6}  "
                 f"retained after {memory['growth_sends']:,} sends: {growth} B"
             )
+    tracing = [g for g in result["groups"] if g["scenario"] in _TRACING]
+    if tracing:
+        lines += ["", "tracing's cost (a report, not a target), against tracing off:"]
+        for found in tracing:
+            what = _TRACING[found["scenario"]].format(n=found["n"]).replace("`", "")
+            lines.append(f"  {what}:")
+            lines += [f"    {cost.case}: {_cost_text(cost, found['n'])}" for cost in costs(found)]
     lines += [
         "",
         "targets (MISS, known: explained in benchmarks/_misses.py and docs/benchmarks.md; "
@@ -124,6 +142,24 @@ def terminal(result: Result) -> str:
     for note in result["skipped"]:
         lines.append(f"skipped: {note}")
     return "\n".join(lines)
+
+
+def _cost_text(cost: Cost, n: int) -> str:
+    """``18.88x (+46.10 µs per send, 4.61 µs per receiver)``, and the spans it is worth."""
+    text = (
+        f"{cost.ratio:.2f}{TIMES} (+{_us(cost.extra_ns)} per send, "
+        f"{_us(cost.per_receiver_ns)} per receiver)"
+    )
+    if cost.spans is not None:
+        text += f" = {cost.spans:.1f} OpenTelemetry spans"
+        if cost.attributed_spans is not None:
+            text += f", {cost.attributed_spans:.1f} with a run's attributes"
+        text += f" (the send makes {n + 1})"
+    return text
+
+
+def _us(ns: float) -> str:
+    return f"{ns / 1000:,.2f} \u00b5s"
 
 
 # -- Markdown -----------------------------------------------------------------------
@@ -311,3 +347,60 @@ def markdown_environment(results: Sequence[Result]) -> list[str]:
     rows.append(["mode", *("quick" if r["config"]["quick"] else "full" for r in results)])
     rows.append(["repetitions", *(str(r["config"]["reps"]) for r in results)])
     return _table(header, rows)
+
+
+def markdown_tracing(results: Sequence[Result]) -> list[str]:
+    """Tracing's cost: a table per method, a row per case and leg."""
+    lines: list[str] = []
+    for scenario, what in _TRACING.items():
+        legs = [
+            (r["environment"]["leg"], g)
+            for r in results
+            for g in r["groups"]
+            if g["scenario"] == scenario
+        ]
+        if not legs:
+            continue
+        n = legs[0][1]["n"]
+        header = [
+            what.format(n=n),
+            "leg",
+            f"{TIMES} tracing off",
+            "time",
+            "extra per send",
+            "extra per receiver",
+            f"in OpenTelemetry spans: bare / with a run's attributes (a send makes {n + 1})",
+        ]
+        rows = [
+            [name, leg, *_tracing_cells(found, name)]
+            for name in CASES
+            for leg, found in legs
+            if name in found["cases"]
+        ]
+        lines += [*_table(header, rows), ""]
+    return lines
+
+
+def _tracing_cells(found: Mapping[str, Any], name: str) -> list[str]:
+    """The figures of case ``name`` of a tracing group (see ``markdown_tracing``)."""
+    median = duration(stats(found["cases"][name]["samples"])["median"])
+    if name == BASELINE:
+        return [f"1.00{TIMES}", f"{median} per send", DASH, DASH, DASH]
+    if name in SPAN_CASES:
+        return [DASH, f"{median} per span", DASH, DASH, DASH]
+    (cost,) = [c for c in costs(found) if c.case == name]
+    return [
+        f"**{cost.ratio:.2f}{TIMES}**",
+        f"{median} per send",
+        f"+{_us(cost.extra_ns)}",
+        f"+{_us(cost.per_receiver_ns)}",
+        _in_spans(cost),
+    ]
+
+
+def _in_spans(cost: Cost) -> str:
+    """``**24.5** / **18.0**``: the extra per send in bare spans / in spans with attributes."""
+    values = (cost.spans, cost.attributed_spans)
+    if values == (None, None):
+        return DASH
+    return " / ".join(DASH if value is None else f"**{value:.1f}**" for value in values)

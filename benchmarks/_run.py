@@ -8,14 +8,24 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _competitors, _connect, _memory, _orm, _scenarios, _transport
+from . import _competitors, _connect, _memory, _orm, _scenarios, _tracing, _transport
 from ._config import Config, Group
 from ._environment import environment
 
 __all__ = ["SCENARIOS", "run"]
 
 #: Scenario names for ``--only``, in run order.
-SCENARIOS = ("send", "asend", "hops", "mixed", "connect", "memory", "save", "transport")
+SCENARIOS = (
+    "send",
+    "asend",
+    "hops",
+    "mixed",
+    "connect",
+    "memory",
+    "save",
+    "transport",
+    "tracing",
+)
 
 
 def _progress(message: str) -> None:
@@ -63,6 +73,10 @@ def run(
             groups += _connect.scenario_connect(config)
         elif name == "memory":
             memory = _memory.scenario_memory(config.memory_receivers, config.growth_sends)
+        elif name == "tracing":
+            timed, notes = _tracing.scenario_tracing(config)
+            groups += timed
+            skipped += notes
         elif name == "transport":
             timed, transport, notes = _transport.scenario_transport(config)
             groups += timed

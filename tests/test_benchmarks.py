@@ -40,13 +40,24 @@ from benchmarks._report import (
     markdown_misses,
     markdown_results,
     markdown_targets,
+    markdown_tracing,
     terminal,
 )
 from benchmarks._run import SCENARIOS, run
 from benchmarks._scenarios import count_hops, mixed_receivers
 from benchmarks._targets import MIXED_LIMITS, TARGETS, evaluate
-from benchmarks._text import TIMES
+from benchmarks._text import DASH, TIMES
 from benchmarks._timing import Case, CaseResult, Sampler, interleave, measure, ratio
+from benchmarks._tracing import (
+    BASELINE,
+    CASES,
+    LISTENER,
+    ONE_SPAN,
+    ONE_SPAN_ATTRIBUTES,
+    OPENTELEMETRY,
+    TRACE_BLOCK,
+    costs,
+)
 from benchmarks._verdict import IMPLAUSIBLE, Condition, Measured, decide, label
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,8 +336,9 @@ def test_interleave_takes_one_sample_per_repetition_in_rotated_order() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_run() -> dict[str, Any]:
-    # save needs its own process; transport starts processes (tested on its own below).
-    only = [name for name in SCENARIOS if name not in ("save", "transport")]
+    # save and tracing need their own process (Django's settings, OpenTelemetry's one
+    # global provider); transport starts processes (each is tested on its own below).
+    only = [name for name in SCENARIOS if name not in ("save", "tracing", "transport")]
     return run(TINY, only, progress=lambda message: None)
 
 
@@ -405,6 +417,165 @@ def test_the_save_scenario_runs_in_its_own_process(tmp_path: Path) -> None:
     (save,) = document["groups"]
     assert set(save["cases"]) == {"django post_save", "eventbus bridge", "no receiver"}
     assert document["skipped"] == [] or all("not installed" in s for s in document["skipped"])
+
+
+# -- the tracing scenario ---------------------------------------------------------------
+
+
+def test_the_tracing_scenario_runs_in_its_own_process(tmp_path: Path) -> None:
+    """Every case, OpenTelemetry's included, on the SDK provider the run sets for itself."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    out = tmp_path / "tracing.json"
+    finished = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "tracing", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    document = json.loads(out.read_text())
+    groups = {g["scenario"]: g for g in document["groups"]}
+    assert set(groups) == {"tracing_send", "tracing_asend"}
+    for found in groups.values():
+        assert (found["n"], found["baseline"]) == (10, BASELINE)
+        assert list(found["cases"]) == list(CASES)
+        for case in found["cases"].values():
+            assert len(case["samples"]) == QUICK.reps
+            assert all(sample > 0 for sample in case["samples"])
+        figures = costs(found)
+        assert [c.case for c in figures] == [LISTENER, TRACE_BLOCK, OPENTELEMETRY]
+        assert [c.spans is None for c in figures] == [True, True, False]
+    assert all("not installed" in note for note in document["skipped"])
+    assert document["environment"]["versions"]["opentelemetry-sdk"]
+    assert "tracing's cost (a report, not a target), against tracing off:" in finished.stdout
+    render_docs([document], tmp_path / "benchmarks.md")
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "## Tracing's cost" in page
+    assert "| `asend()`, 10 async receivers | leg |" in page
+    assert "#### tracing's cost: `send` to N sync receivers" in page
+
+
+@pytest.fixture
+def opentelemetry_left_out(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The tracing scenario runs here without OpenTelemetry (this process may set its own
+    global provider, which can be set once), for the reason returned."""
+    reason = "tracing, OpenTelemetry cases: left out by the test"
+    monkeypatch.setattr("benchmarks._tracing._opentelemetry", lambda: reason)
+    return reason
+
+
+def test_the_tracing_scenario_leaves_tracing_off_as_it_found_it(
+    opentelemetry_left_out: str,
+) -> None:
+    from eventbus import _trace  # noqa: PLC0415 - what the run must leave as it found it
+
+    assert _trace.tracer is None
+    document = run(TINY, ["tracing"], progress=lambda message: None)
+    assert _trace.tracer is None
+    assert [g["scenario"] for g in document["groups"]] == ["tracing_send", "tracing_asend"]
+    for found in document["groups"]:
+        assert list(found["cases"]) == [BASELINE, LISTENER, TRACE_BLOCK]
+    assert opentelemetry_left_out in document["skipped"]
+
+
+def test_the_tracing_scenario_refuses_to_time_a_baseline_that_is_traced(
+    opentelemetry_left_out: str,
+) -> None:
+    from eventbus import _trace, tracing  # noqa: PLC0415
+
+    def listener(record: tracing.SendRecord | tracing.RunRecord) -> None:
+        pass
+
+    tracing.add_listener(listener)
+    try:
+        with pytest.raises(RuntimeError, match="the untraced baseline cannot be measured"):
+            run(TINY, ["tracing"], progress=lambda message: None)
+        # The scenario touched nothing it did not turn on: the listener stays registered.
+        assert _trace.tracer is not None
+    finally:
+        assert tracing.remove_listener(listener)
+    assert _trace.tracer is None
+
+
+def tracing_groups() -> list[Group]:
+    """Tracing groups with steady samples: ns per send, or per span in the span cases."""
+    cases = {
+        BASELINE: steady(1_000.0),
+        LISTENER: steady(3_000.0),
+        TRACE_BLOCK: steady(3_500.0),
+        OPENTELEMETRY: steady(12_000.0),
+        ONE_SPAN: steady(500.0),
+        ONE_SPAN_ATTRIBUTES: steady(1_000.0),
+    }
+    return [
+        group(scenario, 10, BASELINE, dict(cases), unit="ns/send")
+        for scenario in ("tracing_send", "tracing_asend")
+    ]
+
+
+def test_tracing_costs_are_ratios_extra_time_and_spans_against_tracing_off() -> None:
+    listener, block, spans = costs(tracing_groups()[0])
+    assert (listener.case, listener.ratio, listener.extra_ns) == (LISTENER, 3.0, 2_000.0)
+    assert listener.per_receiver_ns == 200.0
+    assert (listener.spans, listener.attributed_spans) == (None, None)
+    assert block.ratio == 3.5
+    # 11,000 ns more per send: 22 bare spans of 500 ns, 11 with attributes of 1,000 ns.
+    assert (spans.case, spans.ratio, spans.extra_ns) == (OPENTELEMETRY, 12.0, 11_000.0)
+    assert (spans.spans, spans.attributed_spans) == (22.0, 11.0)
+
+
+def test_tracing_costs_pair_the_cases_by_repetition() -> None:
+    found = group(
+        "tracing_send",
+        10,
+        BASELINE,
+        {
+            # Noise hits OpenTelemetry alone in the second repetition, every case in the third.
+            BASELINE: samples(1_000, 1_000, 3_000),
+            OPENTELEMETRY: samples(12_000, 36_000, 36_000),
+            ONE_SPAN: samples(500, 500, 1_500),
+        },
+    )
+    (cost,) = costs(found)
+    # The medians of each case would say 36x; the repetitions, 12x twice.
+    assert (cost.ratio, cost.spans, cost.attributed_spans) == (12.0, 22.0, None)
+
+
+def test_tracings_cost_is_a_section_of_the_page_and_of_the_terminal_report(
+    tmp_path: Path,
+) -> None:
+    legs = [
+        document(tracing_groups(), leg="Python 3.11 / Django 5.2"),
+        document(tracing_groups(), leg="Python 3.13 / Django 6.1"),
+    ]
+    table = "\n".join(markdown_tracing(legs))
+    assert (
+        f"| listener | Python 3.13 / Django 6.1 | **3.00{TIMES}** | 3,000 ns per send "
+        f"| +2.00 µs | +0.20 µs | {DASH} |"
+    ) in table
+    assert "| +11.00 µs | +1.10 µs | **22.0** / **11.0** |" in table
+    assert f"| {ONE_SPAN} | Python 3.11 / Django 5.2 | {DASH} | 500 ns per span |" in table
+    for leg in legs:
+        leg["environment"] |= {
+            "implementation": "CPython",
+            "versions": {},
+            "psygnal_compiled": None,
+            "cpu_count": 2,
+        }
+    render_docs(legs, tmp_path / "benchmarks.md")
+    page = (tmp_path / "benchmarks.md").read_text()
+    section = page[page.index("## Tracing's cost") : page.index("## Results")]
+    assert "the only code a send adds is that one attribute test" in section
+    assert "`SimpleSpanProcessor`" in section
+    assert table in section
+    # Not a target: the targets table has no row for it.
+    assert "tracing" not in "\n".join(markdown_targets(legs)).lower()
+    text = terminal(legs[0])
+    assert (
+        f"    OpenTelemetry: 12.00{TIMES} (+11.00 µs per send, 1.10 µs per receiver) = 22.0 "
+        "OpenTelemetry spans, 11.0 with a run's attributes (the send makes 11)"
+    ) in text
 
 
 def test_quick_mode_is_smaller_than_the_full_run() -> None:
