@@ -29,6 +29,9 @@ only these), the receiver checks also ``Tags.signals``. Silence one with
 ``eventbus.W004``  Remote signals (or ``REMOTE_MODELS``) exist but
                    ``EVENTBUS["TRANSPORT"]`` is not set: their sends stay in
                    the process that made them.
+``eventbus.E005``  ``eventbus.contrib.debug_toolbar.SignalsPanel`` is in
+                   ``DEBUG_TOOLBAR_PANELS`` but ``"eventbus"`` is not in
+                   ``INSTALLED_APPS`` (reported by the toolbar's own checks).
 =================  ==========================================================
 
 Signals are named everywhere by the dotted path they are found under

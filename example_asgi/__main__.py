@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="worker processes; more than 1 needs Redis at $REDIS_URL (default: %(default)s)",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="DEBUG on, with the Django Debug Toolbar and eventbus's panel for requests "
+        "from this machine (sets EXAMPLE_ASGI_DEBUG=1)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(
@@ -98,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "example_asgi.settings"
+    if args.debug:
+        os.environ["EXAMPLE_ASGI_DEBUG"] = "1"  # read by the settings, inherited by workers
     # Read by the settings. The process that starts workers migrates without it: it serves
     # nothing, so it must not join the shop's events (its listener would run the broadcast
     # receivers too); the workers inherit it.

@@ -13,8 +13,14 @@ channel prefix is the example's own, one per database file, so processes that
 serve one shop share their events, and nothing else does (not the tests, not
 another demo on the same Redis).
 
-Not for production: the secret key is public and ``DEBUG`` is off only so the
-example behaves like a deployed site.
+``EXAMPLE_ASGI_DEBUG=1`` (``python -m example_asgi --debug``) turns ``DEBUG`` on, and with it the Django Debug
+Toolbar, for requests from this machine, with eventbus's panel
+(``eventbus.contrib.debug_toolbar.SignalsPanel``): every send a request made,
+its receivers in the order they ran, and what became of the after-commit ones.
+Placing an order switches the toolbar to that request (``UPDATE_ON_FETCH``).
+Without it ``DEBUG`` is off, so the example behaves like a deployed site.
+
+Not for production: the secret key is public.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import django
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "example-asgi-not-secret"
-DEBUG = False
+DEBUG = os.environ.get("EXAMPLE_ASGI_DEBUG") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -86,6 +92,29 @@ if django.VERSION >= (6, 1):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = "shop@example.com"
+
+if DEBUG:
+    INSTALLED_APPS += ["django.contrib.staticfiles", "debug_toolbar"]
+    # First, so the panels see the whole request.
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    # The toolbar's scripts and styles, served by the ASGI application (asgi.py).
+    STATIC_URL = "static/"
+    INTERNAL_IPS = ["127.0.0.1", "::1"]
+    DEBUG_TOOLBAR_PANELS = [
+        "debug_toolbar.panels.history.HistoryPanel",
+        "debug_toolbar.panels.versions.VersionsPanel",
+        "debug_toolbar.panels.timer.TimerPanel",
+        "eventbus.contrib.debug_toolbar.SignalsPanel",
+        "debug_toolbar.panels.settings.SettingsPanel",
+        "debug_toolbar.panels.headers.HeadersPanel",
+        "debug_toolbar.panels.request.RequestPanel",
+        "debug_toolbar.panels.sql.SQLPanel",
+        "debug_toolbar.panels.templates.TemplatesPanel",
+        "debug_toolbar.panels.cache.CachePanel",
+        "debug_toolbar.panels.signals.SignalsPanel",
+    ]
+    # The page places orders with fetch(): the toolbar then shows that request.
+    DEBUG_TOOLBAR_CONFIG = {"UPDATE_ON_FETCH": True}
 
 LOGGING = {
     "version": 1,

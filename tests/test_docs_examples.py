@@ -6,7 +6,11 @@ use transactions and the test app's tables.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +39,33 @@ def test_the_docs_have_runnable_examples() -> None:
 def test_documented_example_runs(where: str, code: str) -> None:
     namespace: dict[str, object] = {"__name__": f"docs_example_{len(where)}"}
     exec(compile(code, where, "exec"), namespace)
+
+
+def test_the_opentelemetry_console_example_prints_one_trace() -> None:
+    """docs/examples/tracing_console.py, run as the Tracing page says: the send's span is a
+    child of the script's own span, the receiver's a child of the send's."""
+    script = ROOT / "docs" / "examples" / "tracing_console.py"
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    spans = {}
+    decoder = json.JSONDecoder()
+    text = done.stdout.strip()
+    while text:
+        span, end = decoder.raw_decode(text)
+        spans[span["name"]] = span
+        text = text[end:].strip()
+    request = spans["POST /orders/"]
+    send = spans["shop.order_placed send"]
+    run = spans["__main__.reserve_stock"]
+    assert {s["context"]["trace_id"] for s in spans.values()} == {request["context"]["trace_id"]}
+    assert send["parent_id"] == request["context"]["span_id"]
+    assert run["parent_id"] == send["context"]["span_id"]
+    assert run["attributes"]["eventbus.priority"] == 100
+    assert done.stderr == ""

@@ -30,10 +30,12 @@ BUILT = {
     "cross-process delivery over Redis": "eventbus/_redis.py",
     "broadcast": "eventbus/_node.py",
     "`manage.py eventbus listen` and `status`": "eventbus/remote.py",
+    "tracing of every send and receiver run": "eventbus/tracing.py",
+    "OpenTelemetry spans": "eventbus/_otel.py",
+    "`eventbus.contrib.debug_toolbar.SignalsPanel`": "eventbus/contrib/debug_toolbar/__init__.py",
 }
 #: What both say is not built yet -> paths that would hold it, none of which may exist.
 NOT_BUILT = {
-    "tracing": ["eventbus/tracing.py", "eventbus/_tracing.py", "eventbus/contrib"],
     "durable once-per-cluster delivery": [
         "eventbus/_queue.py",
         "eventbus/outbox.py",
