@@ -13,8 +13,9 @@ channel prefix is the example's own, one per database file, so processes that
 serve one shop share their events, and nothing else does (not the tests, not
 another demo on the same Redis).
 
-``EXAMPLE_ASGI_DEBUG=1`` (``python -m example_asgi --debug``) turns ``DEBUG`` on, and with it the Django Debug
-Toolbar, for requests from this machine, with eventbus's panel
+``EXAMPLE_ASGI_DEBUG=1`` (``python -m example_asgi --debug``) turns ``DEBUG`` on,
+and with it the Django Debug Toolbar, for requests from this machine, with
+eventbus's panel
 (``eventbus.contrib.debug_toolbar.SignalsPanel``): every send a request made,
 its receivers in the order they ran, and what became of the after-commit ones.
 Placing an order switches the toolbar to that request (``UPDATE_ON_FETCH``).
