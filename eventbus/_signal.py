@@ -69,6 +69,9 @@ class Signal(django.dispatch.Signal):
       connected to a collected sender, is dropped from every cache.
     * **Validation** happens at connect time, always: a bad argument raises
       ``TypeError`` or ``ValueError`` naming it, and nothing is connected.
+    * **Tracing.** While tracing is on (:mod:`eventbus.tracing`), every send
+      and every receiver run is reported, and nothing else changes; while it
+      is off a send pays one attribute test.
 
     Args:
         use_caching: Accepted for compatibility with Django. eventbus always
