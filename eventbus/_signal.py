@@ -667,15 +667,12 @@ class Signal(django.dispatch.Signal):
         tracer = _trace.tracer
         scope = None if tracer is None else tracer.begin(self, sender, named, "broadcast", origin)
         if scope is None:
-            if not self._emit_remote_taps(sender, named):
-                return []
-            plan = self._broadcast_plan(sender)
+            plan = self._emit_remote_plan(sender, named)
             if not plan.records:
                 return []
             return await asend_steps(Call(self, sender, named, True, self._registry.claim), plan)
         try:
-            emitted = self._emit_remote_taps(sender, named)
-            plan = self._broadcast_plan(sender) if emitted else EMPTY_PLAN
+            plan = self._emit_remote_plan(sender, named)
             call = TracedCall(self, sender, named, True, self._registry.claim, scope)
             responses = await asend_steps(call, plan)
         except BaseException as exc:
@@ -695,15 +692,12 @@ class Signal(django.dispatch.Signal):
         tracer = _trace.tracer
         scope = None if tracer is None else tracer.begin(self, sender, named, "broadcast", origin)
         if scope is None:
-            if not self._emit_remote_taps(sender, named):
-                return []
-            plan = self._broadcast_plan(sender)
+            plan = self._emit_remote_plan(sender, named)
             if not plan.records:
                 return []
             return send_steps(Call(self, sender, named, True, self._registry.claim), plan)
         try:
-            emitted = self._emit_remote_taps(sender, named)
-            plan = self._broadcast_plan(sender) if emitted else EMPTY_PLAN
+            plan = self._emit_remote_plan(sender, named)
             call = TracedCall(self, sender, named, True, self._registry.claim, scope)
             responses = send_steps(call, plan)
         except BaseException as exc:
@@ -711,6 +705,13 @@ class Signal(django.dispatch.Signal):
             raise
         scope.end(None)
         return responses
+
+    def _emit_remote_plan(self, sender: Any, named: dict[str, Any]) -> Plan:
+        """Deliver a wire event to the remote taps; the broadcast plan it then walks (empty
+        while the signal is muted)."""
+        if not self._emit_remote_taps(sender, named):
+            return EMPTY_PLAN
+        return self._broadcast_plan(sender)
 
     def _has_sync_broadcast(self) -> bool:
         """Whether some sync receiver of this signal has ``delivery="broadcast"`` (any sender)."""

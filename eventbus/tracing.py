@@ -236,12 +236,19 @@ def add_listener(listener: Listener) -> None:
     Raises:
         TypeError: ``listener`` is not callable.
     """
-    if not callable(listener):
-        raise TypeError(f"A tracing listener must be callable, not {listener!r}.")
+    _check_listener(listener)
     with _state.lock:
         if listener not in _state.listeners:
             _state.listeners = (*_state.listeners, listener)
         _state.refresh()
+
+
+def _check_listener(listener: object) -> None:
+    if not callable(listener):
+        raise TypeError(
+            f"A tracing listener must be callable, not {listener!r}: pass a function that "
+            "takes one record."
+        )
 
 
 def remove_listener(listener: Listener) -> bool:
@@ -290,7 +297,12 @@ def trace(listener: Listener | None = None) -> Iterator[Trace]:
     traced for it. Blocks nest: an inner block's records reach the outer
     block's listeners too. ``listener``, when given, is called with each record
     as well (see the module docstring).
+
+    Raises:
+        TypeError: ``listener`` is given and not callable.
     """
+    if listener is not None:
+        _check_listener(listener)
     seen = Trace()
     listeners: tuple[Listener, ...] = (seen,) if listener is None else (seen, listener)
     token = _blocks.set((*_blocks.get(), *listeners))
@@ -546,9 +558,7 @@ def _notify(listeners: tuple[Listener, ...], record: Record) -> None:
             try:
                 result = listener(record)
             except Exception:
-                logger.exception(
-                    "The tracing listener %s raised; the send goes on.", describe(listener)
-                )
+                _listener_failed(listener)
                 continue
             if result is not None:
                 close = getattr(result, "close", None)
@@ -577,11 +587,14 @@ async def _anotify(listeners: tuple[Listener, ...], record: Record) -> None:
                 if result is not None:
                     await result
             except Exception:
-                logger.exception(
-                    "The tracing listener %s raised; the send goes on.", describe(listener)
-                )
+                _listener_failed(listener)
     finally:
         _quiet.reset(token)
+
+
+def _listener_failed(listener: Listener) -> None:
+    """Log the exception a listener raised (called in its ``except`` block)."""
+    logger.exception("The tracing listener %s raised; the send goes on.", describe(listener))
 
 
 def _log_run(run: RunRecord) -> None:

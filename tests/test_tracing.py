@@ -194,6 +194,15 @@ def test_a_listener_must_be_callable() -> None:
     assert not installed()
 
 
+def test_a_trace_block_refuses_a_listener_that_is_not_callable_before_it_opens() -> None:
+    with (
+        pytest.raises(TypeError, match="A tracing listener must be callable, not 'log'"),
+        tracing.trace("log"),  # type: ignore[arg-type]
+    ):
+        pass  # pragma: no cover - never entered
+    assert not installed()
+
+
 @pytest.mark.parametrize(
     "settings",
     [

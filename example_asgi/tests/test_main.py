@@ -234,3 +234,41 @@ def test_without_uvicorn_it_says_how_to_install_it(
 
     assert exit_info.value.code == 2
     assert "pip install 'eventbus[example]'" in capsys.readouterr().err
+
+
+#: FAKE_SERVE, reporting what DEBUG turned on instead of the transport.
+DEBUG_SERVE = FAKE_SERVE.replace(
+    'print("transport", transport(), flush=True)',
+    "from django.conf import settings; from example_asgi import asgi; "
+    'print("debug", settings.DEBUG, "debug_toolbar" in settings.INSTALLED_APPS, '
+    "type(asgi.application).__name__, flush=True)",
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param((), "debug False False ASGIHandler", id="default"),
+        pytest.param(("--debug",), "debug True True ASGIStaticFilesHandler", id="debug"),
+    ],
+)
+def test_debug_turns_on_the_toolbar_and_serves_its_static_files(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    port, closed = free_port(), free_port()
+    done = subprocess.run(
+        [sys.executable, "-c", DEBUG_SERVE, "--port", str(port), *args],
+        cwd=REPO,
+        env={
+            "EXAMPLE_ASGI_DB": str(tmp_path / "shop.sqlite3"),
+            "REDIS_URL": f"redis://127.0.0.1:{closed}/0",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == expected
